@@ -1,0 +1,71 @@
+// Shared by the benchmarks: timing with medians, machine roofline probes (copy bandwidth, FMA peak).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "apr/core/aligned_buffer.hpp"
+#include "apr/core/thread_pool.hpp"
+
+namespace apr::bench {
+
+/// Median wall time in seconds of `runs` calls of `f` after one warm-up call.
+template <class F>
+double median_seconds(F&& f, int runs) {
+  f();
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
+/// STREAM-style copy bandwidth in GB/s (bytes read + written) over 2 × 256 MiB with `pool`.
+inline double copy_bandwidth_gbs(ThreadPool& pool) {
+  const size_t n = size_t{256} << 20 >> 2;
+  AlignedArray<float> a(n), b(n);
+  for (size_t i = 0; i < n; ++i) a[i] = static_cast<float>(i);
+  const double seconds = median_seconds(
+      [&] {
+        pool.parallel_for(n, [&](size_t begin, size_t end) {
+          using Batch = xsimd::batch<float>;
+          for (size_t i = begin; i < end; i += Batch::size) Batch::load_aligned(&a[i]).store_aligned(&b[i]);
+        }, 1024);
+      },
+      7);
+  return 2.0 * static_cast<double>(n * sizeof(float)) / seconds / 1e9;
+}
+
+/// FP32 FMA peak in GFLOP/s with `pool`: independent register-resident FMA chains.
+inline double fma_peak_gflops(ThreadPool& pool) {
+  using Batch = xsimd::batch<float>;
+  constexpr int kChains = 12;
+  constexpr long kIterations = 20'000'000;
+  std::vector<float> sink(pool.size());
+  const double seconds = median_seconds(
+      [&] {
+        pool.run([&](size_t index, size_t) {
+          Batch acc[kChains];
+          for (int c = 0; c < kChains; ++c) acc[c] = Batch(static_cast<float>(c) * 1e-3f);
+          const Batch m(0.999999f), add(1e-7f);
+          for (long i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 12
+            for (int c = 0; c < kChains; ++c) acc[c] = xsimd::fma(acc[c], m, add);
+          }
+          Batch total(0.0f);
+          for (int c = 0; c < kChains; ++c) total += acc[c];
+          sink[index] = xsimd::hadd(total);
+        });
+      },
+      3);
+  return 2.0 * Batch::size * kChains * static_cast<double>(kIterations) * static_cast<double>(pool.size()) / seconds / 1e9;
+}
+
+}  // namespace apr::bench

@@ -1,0 +1,11 @@
+# Finds the system packages apr's INTERFACE target links (Debian 12: see scripts/install-deps.sh).
+include(GNUInstallDirs)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(xtl REQUIRED)
+find_package(xsimd REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(ZLIB REQUIRED)
+pkg_check_modules(zstd REQUIRED IMPORTED_TARGET GLOBAL libzstd)
+pkg_check_modules(lz4 REQUIRED IMPORTED_TARGET GLOBAL liblz4)

@@ -1,0 +1,7 @@
+/// @file apr.hpp
+/// @brief The whole apr library except the parts that need extra system libraries
+/// (see apr/serve.hpp, apr/audio/capture.hpp, apr/format/crypto.hpp, apr/format/hub.hpp).
+#pragma once
+
+#include "apr/core.hpp"
+#include "apr/simd.hpp"

@@ -1,0 +1,13 @@
+/// @file core.hpp
+/// @brief The core layer: Result/Error, dtypes, fp16/bf16, quantization, tensors, buffers, mmap, threads.
+#pragma once
+
+#include "apr/core/aligned_buffer.hpp"
+#include "apr/core/byte_reader.hpp"
+#include "apr/core/dtype.hpp"
+#include "apr/core/half.hpp"
+#include "apr/core/mapped_file.hpp"
+#include "apr/core/quantize.hpp"
+#include "apr/core/result.hpp"
+#include "apr/core/tensor.hpp"
+#include "apr/core/thread_pool.hpp"

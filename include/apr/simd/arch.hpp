@@ -1,0 +1,41 @@
+/// @file arch.hpp
+/// @brief SIMD architecture tags: xsimd's arch types, the build's default, and ISA facts.
+#pragma once
+
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+namespace apr::simd {
+
+/// Best architecture the compiler targets in this translation unit (avx512bw with -march=native on Zen 4/5).
+using DefaultArch = xsimd::default_arch;
+
+/// Portable fallback: plain C++ loops, the reference twin every kernel is tested against.
+struct Scalar {};
+
+/// True when Arch is AVX-512 (F, with BW for byte ops).
+template <class Arch>
+inline constexpr bool is_avx512_v = std::is_base_of_v<xsimd::avx512bw, Arch>;
+
+/// True when Arch is AVX2 or wider with FMA (the 256-bit path).
+template <class Arch>
+inline constexpr bool is_avx2_v = std::is_base_of_v<xsimd::avx2, Arch> || std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>;
+
+/// True when the translation unit may use AVX-512 VNNI int8 dot products (vpdpbusd).
+inline constexpr bool kHasAvx512Vnni =
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    true;
+#else
+    false;
+#endif
+
+/// True when the translation unit may use F16C conversions.
+inline constexpr bool kHasF16c =
+#if defined(__F16C__)
+    true;
+#else
+    false;
+#endif
+
+}  // namespace apr::simd

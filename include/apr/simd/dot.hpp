@@ -1,0 +1,60 @@
+/// @file dot.hpp
+/// @brief Dot product of a weight row (any weight dtype) with float activations.
+#pragma once
+
+#include <cstddef>
+
+#include "apr/core/dtype.hpp"
+#include "apr/core/quantize.hpp"
+#include "apr/simd/arch.hpp"
+#include "apr/simd/load.hpp"
+
+namespace apr::simd {
+
+/// Reference twin of dot: plain loops, double accumulation; `n` is a multiple of W::block_size.
+template <WeightDtype W>
+float dot_reference(const typename W::Block* row, const float* x, size_t n) {
+  double sum = 0.0;
+  float values[32];
+  for (size_t b = 0; b < n / W::block_size; ++b) {
+    dequantize_row<W>(row + b, values, W::block_size);
+    for (size_t j = 0; j < W::block_size; ++j) sum += static_cast<double>(values[j]) * x[b * W::block_size + j];
+  }
+  return static_cast<float>(sum);
+}
+
+/// Σ row[i]·x[i] for i < n, with the row in weight dtype W (n a multiple of W::block_size).
+template <WeightDtype W, class Arch = DefaultArch>
+float dot(const typename W::Block* row, const float* x, size_t n) {
+  if constexpr (std::is_same_v<Arch, Scalar>) {
+    return dot_reference<W>(row, x, n);
+  } else {
+    using Batch = FloatBatch<Arch>;
+    constexpr size_t width = Batch::size;
+    Batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+    size_t i = 0;
+    if constexpr (is_plain_v<W>) {
+      for (; i + 4 * width <= n; i += 4 * width) {
+        acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
+        acc1 = xsimd::fma(load_as_float<W, Arch>(row, i + width), Batch::load_unaligned(x + i + width), acc1);
+        acc2 = xsimd::fma(load_as_float<W, Arch>(row, i + 2 * width), Batch::load_unaligned(x + i + 2 * width), acc2);
+        acc3 = xsimd::fma(load_as_float<W, Arch>(row, i + 3 * width), Batch::load_unaligned(x + i + 3 * width), acc3);
+      }
+      for (; i + width <= n; i += width) acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
+      float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+      for (; i < n; ++i) sum += element_as_float<W>(row, i) * x[i];
+      return sum;
+    } else {
+      alignas(64) float values[32];
+      for (size_t b = 0; b < n / 32; ++b) {
+        dequantize_row<W>(row + b, values, 32);
+        for (size_t j = 0; j < 32; j += width) {
+          acc0 = xsimd::fma(Batch::load_aligned(values + j), Batch::load_unaligned(x + b * 32 + j), acc0);
+        }
+      }
+      return xsimd::hadd(acc0);
+    }
+  }
+}
+
+}  // namespace apr::simd

@@ -1,0 +1,112 @@
+/// @file dot_int8.hpp
+/// @brief Integer dot products of Q8_0 / Q4_0 weight rows with int8-quantized activations.
+///
+/// Per block b: Σ w·x ≈ d_w(b)·d_x(b)·Σ q_w·q_x. The AVX-512 VNNI kernel handles two blocks
+/// per 512-bit register with vpdpbusd (unsigned × signed bytes), so the signed weight values
+/// are offset to unsigned (Q4_0 nibbles as stored, Q8_0 via +128) and the offset times Σ q_x
+/// is subtracted once per row from a second accumulator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "apr/core/dtype.hpp"
+#include "apr/core/half.hpp"
+#include "apr/simd/arch.hpp"
+#include "apr/simd/quantized_activations.hpp"
+
+namespace apr::simd {
+
+/// Weight dtypes with an integer dot product against QuantizedActivations.
+template <class W>
+concept Int8DotWeight = std::is_same_v<W, Q8_0> || std::is_same_v<W, Q4_0>;
+
+/// Signed integer value `j` (0..31) of a weight block.
+template <Int8DotWeight W>
+inline int weight_value(const typename W::Block& block, size_t j) {
+  if constexpr (std::is_same_v<W, Q8_0>) return block.qs[j];
+  else return (j < 16 ? (block.qs[j] & 0x0f) : (block.qs[j - 16] >> 4)) - 8;
+}
+
+/// Reference twin of dot_int8: exact integer sums per block, scaled and added in order.
+template <Int8DotWeight W>
+float dot_int8_reference(const typename W::Block* row, const QuantizedActivations& x, size_t x_row) {
+  const int8_t* q = x.values(x_row);
+  const float* scales = x.scales(x_row);
+  float sum = 0.0f;
+  for (size_t b = 0; b < x.n() / 32; ++b) {
+    int32_t block_sum = 0;
+    for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * q[b * 32 + j];
+    sum += fp16_to_fp32(row[b].d) * scales[b] * static_cast<float>(block_sum);
+  }
+  return sum;
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+namespace detail {
+
+/// 64 unsigned bytes of two consecutive weight blocks, in element order, offset to be non-negative.
+template <Int8DotWeight W>
+inline __m512i unsigned_pair(const typename W::Block* blocks) {
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m256i packed = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[0].qs))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[1].qs)), 1);
+    const __m512i doubled = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(packed));
+    const __m512i shifted = _mm512_srlv_epi64(doubled, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0f));
+  } else {
+    const __m512i values = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[0].qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks[1].qs)), 1);
+    return _mm512_xor_si512(values, _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+}
+
+/// The two blocks' f16 scales as 16 float lanes (8 copies each).
+template <Int8DotWeight W>
+inline __m512 pair_weight_scales(const typename W::Block* blocks) {
+  const __m128i bits = _mm_cvtsi32_si128(static_cast<int>(blocks[0].d | (static_cast<uint32_t>(blocks[1].d) << 16)));
+  const __m128 two = _mm_cvtph_ps(bits);
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
+}
+
+/// Offset added to each weight value to make it unsigned.
+template <Int8DotWeight W>
+inline constexpr float kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8.0f : 128.0f;
+
+}  // namespace detail
+#endif
+
+/// Σ row·x over x.n() values, for a Q8_0 or Q4_0 weight row and row `x_row` of x.
+template <Int8DotWeight W, class Arch = DefaultArch>
+float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size_t x_row) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  if constexpr (is_avx512_v<Arch>) {
+    const size_t blocks = x.n() / 32;
+    const int8_t* q = x.values(x_row);
+    const float* pair_scales = x.pair_scales(x_row);
+    const float* pair_sums = x.pair_sums(x_row);
+    __m512 acc = _mm512_setzero_ps();
+    __m512 offset_acc = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), detail::unsigned_pair<W>(row + b),
+                                                    _mm512_loadu_si512(q + b * 32));
+      const __m512 scale = _mm512_mul_ps(detail::pair_weight_scales<W>(row + b), _mm512_loadu_ps(pair_scales + b * 8));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc);
+      offset_acc = _mm512_fmadd_ps(scale, _mm512_loadu_ps(pair_sums + b * 8), offset_acc);
+    }
+    float sum = _mm512_reduce_add_ps(acc) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc);
+    for (; b < blocks; ++b) {
+      int32_t block_sum = 0;
+      for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * q[b * 32 + j];
+      sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
+    }
+    return sum;
+  }
+#endif
+  return dot_int8_reference<W>(row, x, x_row);
+}
+
+}  // namespace apr::simd

@@ -1,0 +1,26 @@
+// Helpers shared by the tests: fixture paths, temp files, random data.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace apr::test {
+
+/// Absolute path of a file under the shared reference fixtures.
+inline std::string fixture(const std::string& relative) { return std::string(APR_FIXTURES_DIR) + "/" + relative; }
+
+/// A path in the build tree's scratch directory for files a test writes.
+inline std::string temp_path(const std::string& name) { return std::string(APR_TEST_TMP_DIR) + "/" + name; }
+
+/// `n` floats drawn uniformly from [lo, hi) with a fixed seed.
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace apr::test
