@@ -1,0 +1,57 @@
+/// @file language_model.hpp
+/// @brief LanguageModel: what generation, evaluation, the CLI and the server need of a causal LM.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apr/core/result.hpp"
+
+namespace apr::models {
+
+/// The state of one token sequence: its KV cache and scratch memory, owned by the caller.
+class Sequence {
+ public:
+  virtual ~Sequence() = default;
+  /// Tokens processed so far (the position of the next token).
+  [[nodiscard]] virtual size_t length() const noexcept = 0;
+  /// Most tokens this sequence can hold.
+  [[nodiscard]] virtual size_t capacity() const noexcept = 0;
+  /// Forgets everything after the first `length` tokens (error if they are no longer cached).
+  virtual Result<void> truncate(size_t length) = 0;
+};
+
+/// What a forward pass reports besides logits.
+struct ForwardOptions {
+  bool all_logits = false;                              ///< logits for every input token, not just the last
+  std::vector<std::vector<float>>* hidden_states = nullptr;  ///< if set: embeddings, each layer's output, final norm
+};
+
+/// A causal language model: tokens in, next-token logits out. Immutable once loaded, so one
+/// model can serve many sequences from many threads.
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+  /// Architecture name ("qwen2", "qwen2_moe").
+  [[nodiscard]] virtual std::string_view architecture() const noexcept = 0;
+  /// Number of logits per position.
+  [[nodiscard]] virtual size_t vocab_size() const noexcept = 0;
+  /// Longest context the model supports.
+  [[nodiscard]] virtual size_t max_context() const noexcept = 0;
+  /// The model's hyper-parameters as JSON (for inspection and the server).
+  [[nodiscard]] virtual nlohmann::json describe() const = 0;
+  /// A fresh sequence that can hold `max_length` tokens.
+  [[nodiscard]] virtual std::unique_ptr<Sequence> new_sequence(size_t max_length) const = 0;
+  /// Appends `tokens` to `sequence` and writes the logits of the last token (or of every token
+  /// with options.all_logits) into `logits` (vocab_size() floats per position).
+  virtual Result<void> forward(Sequence& sequence, std::span<const int32_t> tokens, std::span<float> logits,
+                               const ForwardOptions& options = {}) const = 0;
+};
+
+}  // namespace apr::models

@@ -1,0 +1,94 @@
+/// @file synth.hpp
+/// @brief Random-weight models at any dims (benchmark models at real sizes, tests).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "apr/core/quantize.hpp"
+#include "apr/format/memory_tensor_file.hpp"
+#include "apr/models/qwen2_config.hpp"
+
+namespace apr::models {
+
+/// Adds a [rows][cols] tensor of N(0, stddev²) values (seeded) stored as `dtype`
+/// (norm weights use mean 1 via `mean`).
+inline Result<void> add_random_tensor(format::MemoryTensorFile& file, const std::string& name, const Shape& shape,
+                                      DType dtype, std::mt19937_64& rng, float stddev, float mean = 0.0f) {
+  const size_t cols = static_cast<size_t>(shape.back());
+  const size_t rows = static_cast<size_t>(shape.numel() / cols);
+  std::normal_distribution<float> normal(mean, stddev);
+  std::vector<float> row(cols);
+  const auto row_bytes = dtype_bytes(dtype, cols);
+  if (!row_bytes) {
+    return make_error(ErrorCode::invalid_argument, "tensor '{}': rows of {} values do not fill {} blocks", name, cols, to_string(dtype));
+  }
+  std::vector<std::byte> bytes(rows * *row_bytes);
+  for (size_t r = 0; r < rows; ++r) {
+    for (float& v : row) v = normal(rng);
+    std::byte* out = bytes.data() + r * *row_bytes;
+    auto status = visit_dtype(dtype, [&](auto tag) -> Result<void> {
+      using W = decltype(tag);
+      quantize_row<W>(row.data(), reinterpret_cast<typename W::Block*>(out), cols);
+      return ok();
+    });
+    if (!status) return status;
+  }
+  return file.add(name, dtype, shape, bytes);
+}
+
+/// A Qwen2 model of `config` with random weights: matrices (and embeddings) in `dtype`, norms and
+/// biases in f32, Hugging Face names, metadata in APR style.
+inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const Qwen2Config& config, DType dtype, uint64_t seed) {
+  auto valid = config.validate();
+  if (!valid) return std::move(valid).error();
+  auto file = std::make_shared<format::MemoryTensorFile>(fmt::format("<synthetic qwen2 {}>", to_string(dtype)));
+  std::mt19937_64 rng(seed);
+  const size_t hidden = config.hidden_size;
+  const size_t q_width = config.num_attention_heads * config.head_dim;
+  const size_t kv_width = config.num_key_value_heads * config.head_dim;
+  const float matrix_std = 0.02f * std::sqrt(1024.0f / static_cast<float>(hidden));
+  auto add = [&](const std::string& name, const Shape& shape, DType type, float stddev, float mean = 0.0f) {
+    return add_random_tensor(*file, name, shape, type, rng, stddev, mean);
+  };
+  Result<void> status = add("model.embed_tokens.weight", Shape{config.vocab_size, hidden}, dtype, 1.0f);
+  if (status && !config.tie_word_embeddings) status = add("lm_head.weight", Shape{config.vocab_size, hidden}, dtype, matrix_std);
+  if (status) status = add("model.norm.weight", Shape{hidden}, DType::f32, 0.1f, 1.0f);
+  for (size_t l = 0; l < config.num_hidden_layers && status; ++l) {
+    const std::string p = fmt::format("model.layers.{}.", l);
+    const std::pair<std::string, Shape> matrices[] = {
+        {"self_attn.q_proj.weight", Shape{q_width, hidden}},   {"self_attn.k_proj.weight", Shape{kv_width, hidden}},
+        {"self_attn.v_proj.weight", Shape{kv_width, hidden}},  {"self_attn.o_proj.weight", Shape{hidden, q_width}},
+        {"mlp.gate_proj.weight", Shape{config.intermediate_size, hidden}},
+        {"mlp.up_proj.weight", Shape{config.intermediate_size, hidden}},
+        {"mlp.down_proj.weight", Shape{hidden, config.intermediate_size}},
+    };
+    for (const auto& [name, shape] : matrices) {
+      if (status) status = add(p + name, shape, dtype, matrix_std);
+    }
+    if (status) status = add(p + "self_attn.q_proj.bias", Shape{q_width}, DType::f32, 0.1f);
+    if (status) status = add(p + "self_attn.k_proj.bias", Shape{kv_width}, DType::f32, 0.1f);
+    if (status) status = add(p + "self_attn.v_proj.bias", Shape{kv_width}, DType::f32, 0.1f);
+    if (status) status = add(p + "input_layernorm.weight", Shape{hidden}, DType::f32, 0.1f, 1.0f);
+    if (status) status = add(p + "post_attention_layernorm.weight", Shape{hidden}, DType::f32, 0.1f, 1.0f);
+  }
+  if (!status) return std::move(status).error();
+  file->mutable_metadata() = {
+      {"model_type", "qwen2"}, {"architecture", "qwen2"}, {"hidden_size", hidden},
+      {"num_layers", config.num_hidden_layers}, {"num_heads", config.num_attention_heads},
+      {"num_kv_heads", config.num_key_value_heads}, {"vocab_size", config.vocab_size},
+      {"intermediate_size", config.intermediate_size}, {"max_position_embeddings", config.max_position_embeddings},
+      {"rope_theta", config.rope_theta}, {"rope_type", 2}, {"rms_norm_eps", config.rms_norm_eps},
+      {"head_dim", config.head_dim}, {"tie_word_embeddings", config.tie_word_embeddings},
+      {"use_sliding_window", config.use_sliding_window}, {"sliding_window", config.sliding_window},
+      {"max_window_layers", config.max_window_layers}};
+  return file;
+}
+
+}  // namespace apr::models

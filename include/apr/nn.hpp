@@ -1,0 +1,11 @@
+/// @file nn.hpp
+/// @brief Building blocks (apr::nn): Linear, norms, embeddings, RoPE, KV cache, attention.
+#pragma once
+
+#include "apr/nn/attention.hpp"
+#include "apr/nn/dynamic_linear.hpp"
+#include "apr/nn/embedding.hpp"
+#include "apr/nn/kv_cache.hpp"
+#include "apr/nn/linear.hpp"
+#include "apr/nn/norm.hpp"
+#include "apr/nn/rope_table.hpp"
