@@ -1,0 +1,98 @@
+// Shared by the apr command's subcommands: exit codes, error reporting, output, registration.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "apr/core/result.hpp"
+
+namespace apr::cli {
+
+/// Process exit status of every apr command.
+enum ExitCode : int {
+  kOk = 0,                ///< success
+  kValidationFailed = 1,  ///< the input was read but failed a check
+  kUsage = 2,             ///< bad command line
+  kIoError = 3,           ///< a file could not be read, written or parsed
+};
+
+/// The exit status for an error: usage 2, validation/checksum 1, everything else 3.
+inline int exit_code_for(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::invalid_argument: return kUsage;
+    case ErrorCode::validation:
+    case ErrorCode::checksum: return kValidationFailed;
+    default: return kIoError;
+  }
+}
+
+/// Prints `error: message` on stderr and returns the exit status for it.
+inline int report(const Error& error) {
+  fmt::print(stderr, "error: {}\n", error.message);
+  return exit_code_for(error);
+}
+
+/// Prints JSON on stdout (pretty, one document).
+inline void print_json(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2)); }
+
+/// True when stderr is a terminal (progress bars are drawn only then).
+inline bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+class Progress {
+ public:
+  /// A bar for `total` units labelled `label`.
+  Progress(std::string label, size_t total) : label_(std::move(label)), total_(total), enabled_(stderr_is_terminal()) {}
+  ~Progress() { finish(); }
+  /// Shows `done` of the total.
+  void update(size_t done) {
+    if (!enabled_ || total_ == 0) return;
+    const size_t width = 30;
+    const size_t filled = std::min(width, done * width / total_);
+    fmt::print(stderr, "\r{} [{}{}] {:3}%", label_, std::string(filled, '#'), std::string(width - filled, ' '), done * 100 / total_);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  /// Ends the bar's line.
+  void finish() {
+    if (drawn_) fmt::print(stderr, "\n");
+    drawn_ = false;
+  }
+
+ private:
+  std::string label_;
+  size_t total_;
+  bool enabled_;
+  bool drawn_ = false;
+};
+
+/// Subcommands register themselves here: the parsed one's action runs after parsing.
+class Registry {
+ public:
+  /// Adds `command` (a subcommand of the app) with the action to run when it is chosen.
+  void add(CLI::App* command, std::function<int()> action) { commands_.push_back({command, std::move(action)}); }
+  /// Runs the action of whichever command was parsed (nested subcommands included).
+  int run_parsed() const {
+    for (const auto& [command, action] : commands_) {
+      if (command->parsed()) return action();
+    }
+    return kUsage;
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
+};
+
+/// Each group of subcommands registers itself (one .cpp each, for parallel builds).
+void register_explain_commands(CLI::App& app, Registry& registry);
+
+}  // namespace apr::cli

@@ -1,0 +1,21 @@
+// The apr command line: one binary, subcommands. Results on stdout, logs on stderr.
+#include <cstdio>
+
+#include "cli.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"apr: run, convert and inspect Qwen2 and Whisper models and APR files", "apr"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "apr 0.1.0");
+  apr::cli::Registry registry;
+  apr::cli::register_explain_commands(app, registry);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& success) {
+    return app.exit(success);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return apr::cli::kUsage;
+  }
+  return registry.run_parsed();
+}
