@@ -63,7 +63,7 @@ inline std::string pareto_svg(std::vector<Variant> variants, int width = 640, in
   svg += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="black"/><line x1="{0}" y1="{3}" x2="{0}" y2="{1}" stroke="black"/>)",
                      margin, height - margin, width - margin, margin);
   svg += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">size (MB)</text>)", width / 2, height - 15);
-  svg += fmt::format(R"(<text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">perplexity</text>)", height / 2, height / 2);
+  svg += fmt::format(R"svg(<text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">perplexity</text>)svg", height / 2, height / 2);
   std::sort(variants.begin(), variants.end(), [](const Variant& a, const Variant& b) { return a.size_bytes < b.size_bytes; });
   std::string frontier;
   for (const auto& v : variants) {
