@@ -7,43 +7,14 @@
 #include "apr/eval/perplexity.hpp"
 #include "apr/models/qwen2.hpp"
 #include "apr/models/synth.hpp"
+#include "fake_models.hpp"
 
 using namespace apr;
 
-namespace {
 
-/// A model whose logits are all zero: every token has probability 1/vocab.
-class UniformModel final : public models::LanguageModel {
- public:
-  struct State final : models::Sequence {
-    size_t used = 0, cap = 0;
-    size_t length() const noexcept override { return used; }
-    size_t capacity() const noexcept override { return cap; }
-    Result<void> truncate(size_t n) override { used = n; return ok(); }
-  };
-  std::string_view architecture() const noexcept override { return "uniform"; }
-  size_t vocab_size() const noexcept override { return 50; }
-  size_t max_context() const noexcept override { return 1000; }
-  nlohmann::json describe() const override { return {}; }
-  std::unique_ptr<models::Sequence> new_sequence(size_t n) const override {
-    auto s = std::make_unique<State>();
-    s->cap = n;
-    return s;
-  }
-  Result<void> forward(models::Sequence& s, std::span<const int32_t> tokens, std::span<float> logits,
-                       const models::ForwardOptions& options) const override {
-    static_cast<State&>(s).used += tokens.size();
-    std::fill(logits.begin(), logits.begin() + static_cast<std::ptrdiff_t>((options.all_logits ? tokens.size() : 1) * 50), 0.0f);
-    ++calls;
-    return ok();
-  }
-  mutable int calls = 0;
-};
-
-}  // namespace
 
 TEST_CASE("uniform model has perplexity equal to the vocabulary size", "[perplexity]") {
-  UniformModel model;
+  test::ScriptedModel model({}, 50);
   std::vector<int32_t> tokens(100);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i % 50);
   const auto result = eval::perplexity(model, tokens, {.context = 32, .stride = 16});
@@ -51,7 +22,8 @@ TEST_CASE("uniform model has perplexity equal to the vocabulary size", "[perplex
   REQUIRE(result->tokens == 99);  // every token but the first, once
   REQUIRE(result->perplexity == Approx(50.0));
   REQUIRE(result->ppl_low == Approx(50.0));
-  REQUIRE(result->windows == 6);  // windows start at 0, 16, ..., 80 (the one at 80 reaches the end)
+  REQUIRE(result->windows == 6);
+  REQUIRE(model.forward_calls == 6);  // windows start at 0, 16, ..., 80 (the one at 80 reaches the end)
 }
 
 TEST_CASE("perplexity of a real model is finite and above 1; bad inputs are refused", "[perplexity]") {

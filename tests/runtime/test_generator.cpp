@@ -7,43 +7,14 @@
 #include <vector>
 
 #include "apr/runtime/generator.hpp"
+#include "fake_models.hpp"
 
 using namespace apr;
 using namespace apr::runtime;
 
 namespace {
 
-/// Predicts script[position] greedily: logits are 0 except 10 at the scripted id.
-class ScriptedModel final : public models::LanguageModel {
- public:
-  explicit ScriptedModel(std::vector<int32_t> script) : script_(std::move(script)) {}
-  struct State final : models::Sequence {
-    size_t used = 0, cap = 0;
-    size_t length() const noexcept override { return used; }
-    size_t capacity() const noexcept override { return cap; }
-    Result<void> truncate(size_t n) override { used = n; return ok(); }
-  };
-  std::string_view architecture() const noexcept override { return "scripted"; }
-  size_t vocab_size() const noexcept override { return 16; }
-  size_t max_context() const noexcept override { return 64; }
-  nlohmann::json describe() const override { return {}; }
-  std::unique_ptr<models::Sequence> new_sequence(size_t n) const override {
-    auto s = std::make_unique<State>();
-    s->cap = n;
-    return s;
-  }
-  Result<void> forward(models::Sequence& s, std::span<const int32_t> tokens, std::span<float> logits,
-                       const models::ForwardOptions&) const override {
-    auto& state = static_cast<State&>(s);
-    state.used += tokens.size();
-    std::fill(logits.begin(), logits.begin() + 16, 0.0f);
-    logits[static_cast<size_t>(script_[std::min(state.used, script_.size() - 1)])] = 10.0f;
-    return ok();
-  }
-
- private:
-  std::vector<int32_t> script_;
-};
+using test::ScriptedModel;
 
 const std::map<int32_t, std::string> kPieces{{1, "Hel"}, {2, "lo"}, {3, " wor"}, {4, "ld"}, {5, "!"}, {6, "<"}, {7, "|end"}, {8, "|>"}, {9, "x"}};
 
