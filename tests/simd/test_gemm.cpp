@@ -1,4 +1,4 @@
-// gemm (float activations, packed micro-kernel) and gemm_int8 against their references.
+// gemm (float activations, packed micro-kernel) against its reference.
 #include <catch2/catch.hpp>
 
 #include "apr/core/thread_pool.hpp"
@@ -37,19 +37,4 @@ TEST_CASE("gemm is bit-identical for 1, 2 and 3 threads", "[gemm]") {
   const auto one = run(1);
   REQUIRE(one == run(2));
   REQUIRE(one == run(3));
-}
-
-TEMPLATE_TEST_CASE("gemm_int8 equals dot_int8 per output", "[gemm][int8]", Q8_0, Q4_0) {
-  using W = TestType;
-  const size_t rows = 45, cols = 256, tokens = 9;
-  const auto w = test::random_matrix<W>(rows, cols, 21);
-  const auto x = test::random_floats(tokens * cols, 22);
-  QuantizedActivations q;
-  q.quantize(x.data(), tokens, cols);
-  ThreadPool pool(2);
-  std::vector<float> y(tokens * rows);
-  gemm_int8<W>(w.data(), q, y.data(), rows, pool);
-  for (size_t t = 0; t < tokens; ++t) {
-    for (size_t r = 0; r < rows; ++r) REQUIRE(y[t * rows + r] == dot_int8<W>(w.data() + r * cols / 32, q, t));
-  }
 }

@@ -11,6 +11,7 @@
 #include "apr/core/thread_pool.hpp"
 #include "apr/simd/elementwise.hpp"
 #include "apr/simd/gemm.hpp"
+#include "apr/simd/gemm_int8.hpp"
 #include "apr/simd/gemv.hpp"
 #include "apr/simd/quantized_activations.hpp"
 

@@ -15,7 +15,6 @@
 #include "apr/core/quantize.hpp"
 #include "apr/core/thread_pool.hpp"
 #include "apr/simd/dot.hpp"
-#include "apr/simd/dot_int8.hpp"
 #include "apr/simd/gemv.hpp"
 
 namespace apr::simd {
@@ -140,21 +139,6 @@ void gemm(const typename W::Block* w, const float* x, float* y, size_t rows, siz
       }
     });
   }
-}
-
-/// Y[t][r] = Σ_c W[r][c]·X[t][c] with X already quantized to int8 (x.rows() tokens, x.n() == cols).
-template <Int8DotWeight W, class Arch = DefaultArch>
-void gemm_int8(const typename W::Block* w, const QuantizedActivations& x, float* y, size_t rows, ThreadPool& pool) {
-  const size_t row_blocks = x.n() / 32;
-  const size_t tokens = x.rows();
-  pool.parallel_for(
-      rows,
-      [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end; ++r) {
-          for (size_t t = 0; t < tokens; ++t) y[t * rows + r] = dot_int8<W, Arch>(w + r * row_blocks, x, t);
-        }
-      },
-      kGemvGrain);
 }
 
 }  // namespace apr::simd
