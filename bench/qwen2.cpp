@@ -1,7 +1,7 @@
 // bench/qwen2: prefill (pp) and decode (tg) tokens/s of Qwen2<W> at Qwen2-0.5B dims with random
-// weights, per weight dtype, plus the decode bound of the measured memory bandwidth. Prints JSON.
+// weights (the very ones synth_qwen2_gguf exports for llama.cpp), per weight dtype, plus the
+// decode bound of the measured memory bandwidth. Prints JSON.
 // usage: bench_qwen2 [--dtypes f32,f16,q8_0,q4_0] [--pp 128,512] [--tg 128] [--runs 3] [--threads 2]
-//                    [--model FILE.gguf|.apr|.safetensors]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -15,28 +15,13 @@
 #include "apr/models/qwen2.hpp"
 #include "apr/models/synth.hpp"
 #include "bench_support.hpp"
+#include "qwen2_05b.hpp"
 
 using namespace apr;
 using namespace apr::models;
 using nlohmann::json;
 
 namespace {
-
-Qwen2Config qwen2_05b() {
-  Qwen2Config c;
-  c.vocab_size = 151936;
-  c.hidden_size = 896;
-  c.intermediate_size = 4864;
-  c.num_hidden_layers = 24;
-  c.num_attention_heads = 14;
-  c.num_key_value_heads = 2;
-  c.head_dim = 64;
-  c.rope_theta = 1000000.0f;
-  c.rms_norm_eps = 1e-6f;
-  c.tie_word_embeddings = true;
-  c.max_position_embeddings = 32768;
-  return c;
-}
 
 std::vector<size_t> parse_list(const std::string& text) {
   std::vector<size_t> out;
@@ -57,7 +42,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 template <WeightDtype W>
 json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_t tg, int runs, ThreadPool& pool,
                  double bandwidth) {
-  auto file = synthesize_qwen2(config, W::dtype, 42);
+  auto file = synthesize_qwen2(config, W::dtype, bench::kQwen2WeightSeed);
   if (!file) throw std::runtime_error(file.error().message);
   auto model = Qwen2<W>::load(*file, config, {}, {.pool = &pool});
   if (!model) throw std::runtime_error(model.error().message);
@@ -127,7 +112,7 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   const double bandwidth = bench::copy_bandwidth_gbs(pool);
-  const auto config = qwen2_05b();
+  const auto config = bench::qwen2_05b();
   json report = {{"model", "qwen2-0.5b dims, random weights"}, {"threads", threads}, {"copy_gb_per_s", bandwidth},
                  {"results", json::array()}};
   for (const auto& name : dtypes) {
