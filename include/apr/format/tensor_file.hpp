@@ -2,7 +2,9 @@
 /// @brief TensorFile: what every opened model file (APR, SafeTensors, GGUF) offers a model loader.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +29,12 @@ class TensorFile {
   [[nodiscard]] virtual std::span<const TensorView> tensors() const = 0;
   /// The file's metadata as JSON (APR metadata, SafeTensors __metadata__, GGUF key/values).
   [[nodiscard]] virtual const nlohmann::json& metadata() const = 0;
+
+  /// Byte offset of `tensor`'s data in the file, when the format stores tensors at fixed offsets.
+  [[nodiscard]] virtual std::optional<uint64_t> data_offset(const TensorView& tensor) const {
+    (void)tensor;
+    return std::nullopt;
+  }
 
   /// The tensor named `name`, or nullptr.
   [[nodiscard]] const TensorView* find(std::string_view name) const {
