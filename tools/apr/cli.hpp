@@ -93,6 +93,11 @@ class Registry {
 };
 
 /// Each group of subcommands registers itself (one .cpp each, for parallel builds).
+/// `apr explain`.
 void register_explain_commands(CLI::App& app, Registry& registry);
+/// `apr flow`.
+void register_flow_commands(CLI::App& app, Registry& registry);
+/// `apr completion`.
+void register_completion_commands(CLI::App& app, Registry& registry);
 
 }  // namespace apr::cli

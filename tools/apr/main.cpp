@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "apr 0.1.0");
   apr::cli::Registry registry;
   apr::cli::register_explain_commands(app, registry);
+  apr::cli::register_flow_commands(app, registry);
+  apr::cli::register_completion_commands(app, registry);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {
