@@ -38,7 +38,8 @@ std::vector<float> naive_head(const float* q, const std::vector<float>& keys, co
 }  // namespace
 
 TEST_CASE("attend equals the naive reference for GQA with and without a window", "[attention]") {
-  const AttentionShape base{4, 2, 16, 0};
+  // groups of 4 and of 7 (Qwen2-0.5B: 14 heads over 2 kv heads, chunked 4 + 3); 40 keys = 2×16 + tail
+  const AttentionShape base = GENERATE(AttentionShape{8, 2, 24, 0}, AttentionShape{14, 2, 64, 0});
   const size_t positions = 40;
   const size_t kv_width = base.n_kv_heads * base.head_dim;
   const size_t q_width = base.n_heads * base.head_dim;
@@ -52,8 +53,8 @@ TEST_CASE("attend equals the naive reference for GQA with and without a window",
       shape.window = window;
       const size_t chunk = 16;
       // a windowed layer gets only window + chunk slots: the ring buffer must wrap correctly
-      KvCacheLayer cache(window == 0 ? positions : window + chunk, kv_width, dtype);
-      AttentionScratch scratch(pool.size(), positions);
+      KvCacheLayer cache(window == 0 ? positions : window + chunk, shape.n_kv_heads, shape.head_dim, dtype);
+      AttentionScratch scratch(pool.size(), positions, shape.n_heads / shape.n_kv_heads, shape.head_dim);
       std::vector<float> out(positions * q_width);
       for (size_t start = 0; start < positions; start += chunk) {
         const size_t n = std::min(chunk, positions - start);
@@ -76,12 +77,13 @@ TEST_CASE("attend equals the naive reference for GQA with and without a window",
   }
 }
 
-TEST_CASE("KV cache slots wrap at capacity", "[attention]") {
-  KvCacheLayer cache(3, 2, DType::f32);
+TEST_CASE("KV cache slots wrap at capacity; keys are stored transposed per head", "[attention]") {
+  KvCacheLayer cache(3, 2, 1, DType::f32);  // 3 slots, 2 kv heads of 1 value
   const float k0[] = {1, 2}, v0[] = {3, 4}, k3[] = {5, 6}, v3[] = {7, 8};
   cache.store(0, k0, v0);
   cache.store(3, k3, v3);  // same slot as position 0
-  REQUIRE(reinterpret_cast<const float*>(cache.key(0))[0] == 5.0f);
-  REQUIRE(cache.key(0) == cache.key(3));
+  REQUIRE(cache.key_at(0, 0, 0) == 5.0f);
+  REQUIRE(cache.key_at(3, 1, 0) == 6.0f);
+  REQUIRE(reinterpret_cast<const float*>(cache.keys_transposed(1))[0] == 6.0f);  // head 1, dim 0, slot 0
   REQUIRE(reinterpret_cast<const float*>(cache.value(3))[1] == 8.0f);
 }

@@ -87,7 +87,12 @@ class ThreadPool {
     inside_job() = true;
     job(size_t{0}, size_);
     inside_job() = false;
-    while (pending_.load(std::memory_order_acquire) != 0) pause();
+    // Spin briefly, then yield: a worker that shares this core (the OS has not spread the
+    // threads yet) must get to run its share.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < 4096) pause();
+      else std::this_thread::yield();
+    }
   }
 
   /// Splits [0, n) into one contiguous range per thread (in multiples of `grain`) and calls

@@ -51,13 +51,12 @@ class Qwen2Sequence final : public Sequence {
         v_(chunk_ * config.num_key_value_heads * config.head_dim),
         attention_(chunk_ * config.num_attention_heads * config.head_dim),
         gate_(chunk_ * config.intermediate_size), up_(chunk_ * config.intermediate_size),
-        scores_(threads, max_length) {
+        scores_(threads, max_length, config.num_attention_heads / config.num_key_value_heads, config.head_dim) {
     cache_.max_length = max_length;
-    const size_t width = config.num_key_value_heads * config.head_dim;
     for (size_t layer = 0; layer < config.num_hidden_layers; ++layer) {
       const size_t window = config.window_of_layer(layer);
       const size_t slots = window == 0 ? max_length : std::min(max_length, window + chunk_);
-      cache_.layers.emplace_back(slots, width, kv_dtype);
+      cache_.layers.emplace_back(slots, config.num_key_value_heads, config.head_dim, kv_dtype);
     }
   }
 

@@ -49,8 +49,9 @@ struct Qwen2Config {
     if (intermediate_size == 0 || intermediate_size > 262144) return bad("intermediate_size", intermediate_size, "expected 1..262144");
     if (num_hidden_layers == 0 || num_hidden_layers > 1024) return bad("num_hidden_layers", num_hidden_layers, "expected 1..1024");
     if (num_attention_heads == 0 || num_attention_heads > 1024) return bad("num_attention_heads", num_attention_heads, "expected 1..1024");
-    if (num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0) {
-      return bad("num_key_value_heads", num_key_value_heads, "expected a divisor of num_attention_heads");
+    if (num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 ||
+        num_attention_heads / num_key_value_heads > 64) {
+      return bad("num_key_value_heads", num_key_value_heads, "expected a divisor of num_attention_heads, at least 1/64 of it");
     }
     if (head_dim == 0 || head_dim % 2 != 0 || head_dim > 1024) return bad("head_dim", head_dim, "expected an even number up to 1024");
     if (!(rope_theta > 0.0f)) return make_error(ErrorCode::format, "qwen2 config: rope_theta = {} (expected > 0)", rope_theta);

@@ -1,5 +1,9 @@
 /// @file kv_cache.hpp
 /// @brief KvCache: preallocated keys and values per layer (F32 or F16), ring-buffered under a window.
+///
+/// Keys are stored transposed per kv head, [kv_head][head_dim][slot], so attention scores for
+/// 16 keys at a time are 16-wide fused multiply-adds with no horizontal sums; values stay
+/// [slot][kv_heads × head_dim], the layout the weighted sum reads row by row.
 #pragma once
 
 #include <algorithm>
@@ -13,48 +17,59 @@
 
 namespace apr::nn {
 
-/// One layer's keys and values: `capacity` slots of `width` (= kv heads × head dim) values.
+/// One layer's keys and values: `capacity` slots for `kv_heads` heads of `head_dim` values.
 /// Position p lives in slot p % capacity, so a layer that only looks back `window` positions
 /// needs only window + chunk slots (a ring buffer); a full-attention layer has one slot per position.
 class KvCacheLayer {
  public:
-  /// Slots for `capacity` positions of `width` values each, stored as `dtype` (f32 or f16).
-  KvCacheLayer(size_t capacity, size_t width, DType dtype)
-      : capacity_(capacity), width_(width), dtype_(dtype),
-        keys_(capacity * width * (dtype == DType::f16 ? 2 : 4)), values_(capacity * width * (dtype == DType::f16 ? 2 : 4)) {}
+  /// Slots for `capacity` positions of `kv_heads` × `head_dim` values, stored as `dtype` (f32 or f16).
+  KvCacheLayer(size_t capacity, size_t kv_heads, size_t head_dim, DType dtype)
+      : capacity_(capacity), kv_heads_(kv_heads), head_dim_(head_dim), dtype_(dtype),
+        keys_(capacity * kv_heads * head_dim * element_bytes()), values_(capacity * kv_heads * head_dim * element_bytes()) {}
 
-  /// Stores the key and value rows of position `position`.
+  /// Stores the key and value rows (kv_heads × head_dim values each) of position `position`.
   void store(size_t position, const float* key, const float* value) {
     const size_t slot = position % capacity_;
+    const size_t width = kv_heads_ * head_dim_;
     if (dtype_ == DType::f16) {
-      fp32_to_fp16_row(key, keys_.as<uint16_t>().data() + slot * width_, width_);
-      fp32_to_fp16_row(value, values_.as<uint16_t>().data() + slot * width_, width_);
+      auto* keys = keys_.as<uint16_t>().data();
+      for (size_t i = 0; i < width; ++i) keys[i * capacity_ + slot] = fp32_to_fp16(key[i]);
+      fp32_to_fp16_row(value, values_.as<uint16_t>().data() + slot * width, width);
     } else {
-      std::copy(key, key + width_, keys_.as<float>().data() + slot * width_);
-      std::copy(value, value + width_, values_.as<float>().data() + slot * width_);
+      auto* keys = keys_.as<float>().data();
+      for (size_t i = 0; i < width; ++i) keys[i * capacity_ + slot] = key[i];
+      std::copy(value, value + width, values_.as<float>().data() + slot * width);
     }
   }
 
-  /// Start of the key row of `position` (f32 or f16 data, per dtype()).
-  [[nodiscard]] const std::byte* key(size_t position) const noexcept {
-    return keys_.data() + (position % capacity_) * width_ * element_bytes();
+  /// Keys of `kv_head` as [head_dim][capacity] (f32 or f16 data, per dtype()); slot = position % capacity.
+  [[nodiscard]] const std::byte* keys_transposed(size_t kv_head) const noexcept {
+    return keys_.data() + kv_head * head_dim_ * capacity_ * element_bytes();
   }
-  /// Start of the value row of `position` (f32 or f16 data, per dtype()).
+  /// Start of the value row of `position` (kv_heads × head_dim values, f32 or f16 per dtype()).
   [[nodiscard]] const std::byte* value(size_t position) const noexcept {
-    return values_.data() + (position % capacity_) * width_ * element_bytes();
+    return values_.data() + (position % capacity_) * kv_heads_ * head_dim_ * element_bytes();
+  }
+  /// Key value `d` of `kv_head` at `position`, as a float (for tests and inspection).
+  [[nodiscard]] float key_at(size_t position, size_t kv_head, size_t d) const noexcept {
+    const size_t index = (kv_head * head_dim_ + d) * capacity_ + position % capacity_;
+    return dtype_ == DType::f16 ? fp16_to_fp32(keys_.as<uint16_t>()[index]) : keys_.as<float>()[index];
   }
   /// Storage dtype: f32 or f16.
   [[nodiscard]] DType dtype() const noexcept { return dtype_; }
   /// Number of slots.
   [[nodiscard]] size_t capacity() const noexcept { return capacity_; }
-  /// Values per position (kv heads × head dim).
-  [[nodiscard]] size_t width() const noexcept { return width_; }
+  /// Key/value heads.
+  [[nodiscard]] size_t kv_heads() const noexcept { return kv_heads_; }
+  /// Values per head.
+  [[nodiscard]] size_t head_dim() const noexcept { return head_dim_; }
   /// Bytes per stored value.
   [[nodiscard]] size_t element_bytes() const noexcept { return dtype_ == DType::f16 ? 2 : 4; }
 
  private:
   size_t capacity_;
-  size_t width_;
+  size_t kv_heads_;
+  size_t head_dim_;
   DType dtype_;
   AlignedBuffer keys_;
   AlignedBuffer values_;
