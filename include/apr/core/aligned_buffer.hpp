@@ -2,6 +2,8 @@
 /// @brief AlignedBuffer: owned, 64-byte aligned, zero-initialised bytes.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -13,18 +15,24 @@ namespace apr {
 
 /// Alignment of every owned buffer and tensor in apr (a cache line, an AVX-512 register).
 inline constexpr size_t kAlignment = 64;
+/// Size of a transparent huge page on x86-64.
+inline constexpr size_t kHugePage = size_t{2} << 20;
 
 /// Owned bytes aligned to kAlignment, zero-initialised; movable, not copyable.
 class AlignedBuffer {
  public:
   /// An empty buffer.
   AlignedBuffer() = default;
-  /// `bytes` zeroed bytes; throws std::bad_alloc when memory is exhausted.
+  /// `bytes` zeroed bytes; throws std::bad_alloc when memory is exhausted. Buffers of 2 MiB and
+  /// more are 2 MiB aligned and advised to use transparent huge pages: streaming weights through
+  /// fewer TLB entries measured ~10% more bandwidth for decode here.
   explicit AlignedBuffer(size_t bytes) : size_(bytes) {
     if (bytes == 0) return;
-    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    data_.reset(static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded)));
+    const size_t alignment = bytes >= kHugePage ? kHugePage : kAlignment;
+    const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+    data_.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, rounded)));
     if (!data_) throw std::bad_alloc();
+    if (alignment == kHugePage) ::madvise(data_.get(), rounded, MADV_HUGEPAGE);
     std::memset(data_.get(), 0, rounded);
   }
 
