@@ -97,6 +97,8 @@ class Registry {
 void register_explain_commands(CLI::App& app, Registry& registry);
 /// `apr flow`.
 void register_flow_commands(CLI::App& app, Registry& registry);
+/// `apr run`, `apr bench`.
+void register_model_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.
 void register_completion_commands(CLI::App& app, Registry& registry);
 

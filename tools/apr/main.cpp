@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   apr::cli::Registry registry;
   apr::cli::register_explain_commands(app, registry);
   apr::cli::register_flow_commands(app, registry);
+  apr::cli::register_model_commands(app, registry);
   apr::cli::register_completion_commands(app, registry);
   try {
     app.parse(argc, argv);
