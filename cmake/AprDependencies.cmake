@@ -10,6 +10,7 @@ find_package(ZLIB REQUIRED)
 pkg_check_modules(zstd REQUIRED IMPORTED_TARGET GLOBAL libzstd)
 pkg_check_modules(lz4 REQUIRED IMPORTED_TARGET GLOBAL liblz4)
 pkg_check_modules(pcre2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)
+pkg_check_modules(utf8proc REQUIRED IMPORTED_TARGET GLOBAL libutf8proc)
 pkg_check_modules(fftw3f REQUIRED IMPORTED_TARGET GLOBAL fftw3f)
 # Optional parts, each behind its own header and target.
 pkg_check_modules(sndfile IMPORTED_TARGET GLOBAL sndfile)
