@@ -1,46 +1,20 @@
 // apr run / apr bench: generation and speed measurement on a language model.
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "apr/models/load.hpp"
 #include "apr/runtime/generator.hpp"
+#include "apr/text/chat_template.hpp"
+#include "apr/text/load_tokenizer.hpp"
 #include "cli.hpp"
+#include "model_support.hpp"
 
 namespace apr::cli {
 namespace {
-
-/// Options every model command shares.
-struct ModelFlags {
-  std::string model;
-  std::string dtype;
-  std::string kv_dtype = "f32";
-  size_t threads = 0;
-};
-
-void add_model_flags(CLI::App* command, ModelFlags& flags) {
-  command->add_option("model", flags.model, "model: Hugging Face folder, .safetensors, or index")->required();
-  command->add_option("--dtype", flags.dtype, "run the matmuls in this dtype (f32, f16, bf16, q8_0, q4_0; default: as stored)");
-  command->add_option("--kv-dtype", flags.kv_dtype, "KV cache storage (f32 or f16)")->check(CLI::IsMember({"f32", "f16"}));
-  command->add_option("-t,--threads", flags.threads, "threads (default: all cores)");
-}
-
-Result<models::LoadedModel> load(const ModelFlags& flags, ThreadPool*& pool_out, std::unique_ptr<ThreadPool>& owned_pool) {
-  models::LoadOptions options;
-  if (!flags.dtype.empty()) {
-    const auto dtype = parse_dtype(flags.dtype);
-    if (!dtype || !is_weight_dtype(*dtype)) return make_error(ErrorCode::invalid_argument, "--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", flags.dtype);
-    options.weight_dtype = dtype;
-  }
-  options.model.kv_dtype = flags.kv_dtype == "f16" ? DType::f16 : DType::f32;
-  if (flags.threads > 0) {
-    owned_pool = std::make_unique<ThreadPool>(flags.threads);
-    options.model.pool = owned_pool.get();
-  }
-  pool_out = options.model.pool;
-  return models::load_language_model(flags.model, options);
-}
 
 Result<std::vector<int32_t>> parse_ids(const std::string& text) {
   std::vector<int32_t> ids;
@@ -65,7 +39,10 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
 
 void register_model_commands(CLI::App& app, Registry& registry) {
   struct RunFlags : ModelFlags {
+    std::string prompt;
     std::string prompt_ids;
+    std::string tokenizer;
+    bool chat = false;
     size_t max_tokens = 64;
     bool greedy = false;
     bool json = false;
@@ -74,7 +51,11 @@ void register_model_commands(CLI::App& app, Registry& registry) {
   auto flags = std::make_shared<RunFlags>();
   auto* run = app.add_subcommand("run", "Generate a continuation of a prompt");
   add_model_flags(run, *flags);
-  run->add_option("--prompt-ids", flags->prompt_ids, "prompt as comma-separated token ids")->required();
+  auto* prompt_option = run->add_option("-p,--prompt", flags->prompt, "prompt text (tokenized with the model's tokenizer)");
+  auto* ids_option = run->add_option("--prompt-ids", flags->prompt_ids, "prompt as comma-separated token ids");
+  prompt_option->excludes(ids_option);
+  run->add_option("--tokenizer", flags->tokenizer, "tokenizer.json, GPT-2 folder or .tiktoken (default: the model's folder)");
+  run->add_flag("--chat", flags->chat, "wrap the prompt in the model's chat template as a user message");
   run->add_option("-n,--max-tokens", flags->max_tokens, "most tokens to generate");
   run->add_flag("--greedy", flags->greedy, "argmax decoding (same as --temperature 0)");
   run->add_option("--temperature", flags->sampling.temperature, "sampling temperature (0 = greedy)");
@@ -87,27 +68,58 @@ void register_model_commands(CLI::App& app, Registry& registry) {
   run->add_option("--seed", flags->sampling.seed, "random seed");
   run->add_flag("--json", flags->json, "print JSON: ids, text, prompt_tokens, tok_per_s");
   registry.add(run, [flags] {
-    auto ids = parse_ids(flags->prompt_ids);
-    if (!ids) return report(ids.error());
-    ThreadPool* pool = nullptr;
+    if (flags->prompt.empty() == flags->prompt_ids.empty()) {
+      return report(make_error(ErrorCode::invalid_argument, "give either --prompt TEXT or --prompt-ids 1,2,3"));
+    }
     std::unique_ptr<ThreadPool> owned;
-    auto loaded = load(*flags, pool, owned);
+    auto loaded = load_model(*flags, owned);
     if (!loaded) return report(loaded.error());
+    std::optional<text::Tokenizer> tokenizer;
+    if (!flags->prompt.empty() || !flags->tokenizer.empty()) {
+      auto loaded_tokenizer = tokenizer_for(*loaded, flags->tokenizer);
+      if (!loaded_tokenizer) return report(loaded_tokenizer.error());
+      tokenizer = std::move(loaded_tokenizer).value();
+    } else if (auto found = tokenizer_for(*loaded, "")) {
+      tokenizer = std::move(found).value();  // optional: only to print text
+    }
+    Result<std::vector<int32_t>> ids = std::vector<int32_t>{};
+    if (!flags->prompt.empty()) {
+      std::string prompt = flags->prompt;
+      if (flags->chat) {
+        auto chat = chat_template_for(*loaded);
+        if (!chat) return report(chat.error());
+        prompt = chat->render(std::vector<text::ChatMessage>{{"user", flags->prompt}}, true);
+      }
+      ids = tokenizer->encode(prompt);
+    } else {
+      ids = parse_ids(flags->prompt_ids);
+    }
+    if (!ids) return report(ids.error());
     runtime::GenerationOptions options;
     options.max_tokens = flags->max_tokens;
     options.sampling = flags->sampling;
     if (flags->greedy) options.sampling.temperature = 0.0f;
-    if (loaded->config.contains("eos_token_id") && loaded->config["eos_token_id"].is_number_integer()) {
-      options.stop_ids.push_back(loaded->config["eos_token_id"].get<int32_t>());
-    }
+    options.stop_ids = stop_ids_for(*loaded, tokenizer ? &*tokenizer : nullptr);
     auto sequence = loaded->model->new_sequence(ids->size() + flags->max_tokens);
-    auto result = runtime::generate(*loaded->model, *sequence, *ids, options);
+    std::optional<text::StreamDecoder> stream;
+    if (tokenizer) stream.emplace(tokenizer->stream());
+    runtime::TokenText token_text;
+    if (stream) token_text = [&](int32_t id) { return stream->push(id); };
+    const bool streaming = !flags->json && stream.has_value();
+    auto result = runtime::generate(*loaded->model, *sequence, *ids, options, token_text, [&](std::string_view piece, int32_t) {
+      if (streaming) {
+        fmt::print("{}", piece);
+        std::fflush(stdout);
+      }
+      return true;
+    });
     if (!result) return report(result.error());
     if (flags->json) {
       print_json({{"ids", result->tokens}, {"text", result->text}, {"prompt_tokens", result->prompt_tokens},
                   {"tok_per_s", result->tokens_per_second()}, {"finish_reason", std::string(runtime::finish_reason(result->stop_reason))}});
     } else {
-      fmt::print("{}\n", fmt::join(result->tokens, ","));
+      if (streaming) fmt::print("\n");
+      else fmt::print("{}\n", fmt::join(result->tokens, ","));
       fmt::print(stderr, "{} prompt tokens, {} generated, {:.1f} tok/s\n", result->prompt_tokens, result->tokens.size(), result->tokens_per_second());
     }
     return int{kOk};
