@@ -3,6 +3,7 @@
 #pragma once
 
 #include "apr/core/aligned_buffer.hpp"
+#include "apr/core/apr_quant.hpp"
 #include "apr/core/byte_reader.hpp"
 #include "apr/core/dtype.hpp"
 #include "apr/core/half.hpp"
@@ -11,3 +12,4 @@
 #include "apr/core/result.hpp"
 #include "apr/core/tensor.hpp"
 #include "apr/core/thread_pool.hpp"
+#include "apr/core/utf8.hpp"

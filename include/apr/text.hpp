@@ -7,5 +7,5 @@
 #include "apr/text/chat_template.hpp"
 #include "apr/text/load_tokenizer.hpp"
 #include "apr/text/tokenizer.hpp"
-#include "apr/text/utf8.hpp"
+
 #include "apr/text/whisper_tokens.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "apr/text/utf8.hpp"
+#include "apr/core/utf8.hpp"
 
 namespace apr::text {
 

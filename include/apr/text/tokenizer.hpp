@@ -26,7 +26,7 @@
 #include "apr/text/bpe.hpp"
 #include "apr/text/byte_level.hpp"
 #include "apr/text/pretokenizer.hpp"
-#include "apr/text/utf8.hpp"
+#include "apr/core/utf8.hpp"
 
 namespace apr::text {
 

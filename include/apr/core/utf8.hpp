@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace apr::text {
+namespace apr {
 
 /// U+FFFD REPLACEMENT CHARACTER in UTF-8.
 inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
@@ -130,4 +130,4 @@ inline void append_utf8(std::string& out, char32_t c) {
   }
 }
 
-}  // namespace apr::text
+}  // namespace apr
