@@ -99,6 +99,8 @@ void register_explain_commands(CLI::App& app, Registry& registry);
 void register_flow_commands(CLI::App& app, Registry& registry);
 /// `apr run`, `apr bench`.
 void register_model_commands(CLI::App& app, Registry& registry);
+/// `apr inspect`, `apr tensors`, `apr validate`.
+void register_file_commands(CLI::App& app, Registry& registry);
 /// `apr chat`.
 void register_chat_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.

@@ -48,6 +48,7 @@ inline Result<models::LoadedModel> load_model(const ModelFlags& flags, std::uniq
 
 /// The tokenizer of a loaded model: --tokenizer if given, else the model's folder.
 inline Result<text::Tokenizer> tokenizer_for(const models::LoadedModel& loaded, const std::string& explicit_path) {
+  if (explicit_path.empty() && !loaded.tokenizer_json.empty()) return text::Tokenizer::from_tokenizer_json(loaded.tokenizer_json, loaded.source + " (metadata tokenizer.json)");
   const std::string path = explicit_path.empty() ? loaded.directory : explicit_path;
   if (path.empty()) return make_error(ErrorCode::not_found, "{}: no tokenizer found; pass --tokenizer", loaded.source);
   return text::load_tokenizer(path);
@@ -55,6 +56,7 @@ inline Result<text::Tokenizer> tokenizer_for(const models::LoadedModel& loaded, 
 
 /// The chat template of a loaded model (tokenizer_config.json beside it), or plain ChatML.
 inline Result<text::ChatTemplate> chat_template_for(const models::LoadedModel& loaded) {
+  if (!loaded.chat_template.empty()) return text::ChatTemplate::from_jinja(loaded.chat_template);
   const auto config = models::read_json_file(std::filesystem::path(loaded.directory) / "tokenizer_config.json");
   if (config && config->contains("chat_template") && (*config)["chat_template"].is_string()) {
     return text::ChatTemplate::from_jinja((*config)["chat_template"].get<std::string>());

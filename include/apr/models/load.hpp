@@ -14,6 +14,7 @@
 
 #include "apr/core/dtype.hpp"
 #include "apr/core/result.hpp"
+#include "apr/format/detect.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/models/language_model.hpp"
 #include "apr/models/qwen2.hpp"
@@ -33,6 +34,8 @@ struct LoadedModel {
   std::string source;                    ///< the path it was loaded from
   std::string directory;                 ///< folder holding tokenizer files, if any
   DType weight_dtype = DType::f32;       ///< matmul dtype it runs in
+  std::string tokenizer_json;            ///< tokenizer.json text carried in the file's metadata, if any
+  std::string chat_template;             ///< chat template carried in the file's metadata, if any
 };
 
 /// Reads a JSON file, naming the file in errors.
@@ -85,8 +88,9 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
                     architecture.empty() ? "(none given)" : architecture);
 }
 
-/// Loads a causal language model from a Hugging Face folder (config.json + model.safetensors or
-/// its index) or a .safetensors file with a config.json beside it.
+/// Loads a causal language model from an APR file (config, tokenizer and chat template in its
+/// metadata), a Hugging Face folder (config.json + model.safetensors or its index), or a
+/// .safetensors file with a config.json beside it.
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -104,11 +108,19 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
       return make_error(ErrorCode::not_found, "{}: no model.safetensors or model.safetensors.index.json in this folder", path);
     }
   }
-  auto config = read_json_file(directory / "config.json");
-  if (!config) return std::move(config).error();
-  auto file = format::SafeTensorsFile::open(weights.string());
+  auto file = format::open_tensor_file(weights.string());
   if (!file) return std::move(file).error();
   std::shared_ptr<const format::TensorFile> shared = std::move(file).value();
+  if (shared->format() == "apr") {
+    const nlohmann::json& metadata = shared->metadata();
+    auto loaded = instantiate(shared, metadata, options, path, std::string());
+    if (!loaded) return loaded;
+    if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) loaded->tokenizer_json = metadata["tokenizer.json"];
+    if (metadata.contains("chat_template") && metadata["chat_template"].is_string()) loaded->chat_template = metadata["chat_template"];
+    return loaded;
+  }
+  auto config = read_json_file(directory / "config.json");
+  if (!config) return std::move(config).error();
   return instantiate(std::move(shared), *config, options, path, directory.string());
 }
 

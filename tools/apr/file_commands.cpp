@@ -1,0 +1,238 @@
+// apr inspect / tensors / validate: what a model file holds, tensor by tensor, and whether it is sound.
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "apr/format/apr_layout.hpp"
+#include "apr/format/apr_reader.hpp"
+#include "apr/format/detect.hpp"
+#include "apr/format/tensor_values.hpp"
+#include "cli.hpp"
+
+namespace apr::cli {
+namespace {
+
+/// Opens a model file; a folder means its model.safetensors (or index).
+Result<std::unique_ptr<format::TensorFile>> open_any(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.apr"}) {
+      const auto candidate = std::filesystem::path(path) / name;
+      if (std::filesystem::exists(candidate, ec)) return format::open_tensor_file(candidate.string());
+    }
+    return make_error(ErrorCode::not_found, "{}: no model.safetensors, index or model.apr in this folder", path);
+  }
+  return format::open_tensor_file(path);
+}
+
+std::string flag_names(uint16_t flags) {
+  static const std::pair<uint16_t, const char*> names[] = {
+      {format::apr_v2::kLz4Compressed, "LZ4_COMPRESSED"}, {format::apr_v2::kZstdCompressed, "ZSTD_COMPRESSED"},
+      {format::apr_v2::kEncrypted, "ENCRYPTED"},         {format::apr_v2::kSigned, "SIGNED"},
+      {format::apr_v2::kSharded, "SHARDED"},             {format::apr_v2::kQuantized, "QUANTIZED"},
+      {format::apr_v2::kHasFilterbank, "HAS_FILTERBANK"}, {format::apr_v2::kHasModelCard, "HAS_MODEL_CARD"},
+      {format::apr_v2::kStreaming, "STREAMING"},         {format::apr_v2::kHasVocab, "HAS_VOCAB"},
+      {format::apr_v2::kLayoutRowMajor, "LAYOUT_ROW_MAJOR"}, {format::apr_v2::kLayoutColumnMajor, "LAYOUT_COLUMN_MAJOR"}};
+  std::string out;
+  for (const auto& [bit, name] : names) {
+    if (flags & bit) out += (out.empty() ? "" : "|") + std::string(name);
+  }
+  return out.empty() ? "none" : out;
+}
+
+struct Stats {
+  double mean = 0, std = 0, min = 0, max = 0;
+  size_t nan = 0, inf = 0, zeros = 0;
+};
+
+Result<Stats> tensor_stats(const TensorView& tensor) {
+  auto values = format::tensor_to_f32(tensor);
+  if (!values) return std::move(values).error();
+  Stats s;
+  s.min = std::numeric_limits<double>::infinity();
+  s.max = -s.min;
+  double sum = 0, squares = 0;
+  size_t finite = 0;
+  for (float v : *values) {
+    if (std::isnan(v)) ++s.nan;
+    else if (std::isinf(v)) ++s.inf;
+    else {
+      sum += v;
+      squares += static_cast<double>(v) * v;
+      s.min = std::min<double>(s.min, v);
+      s.max = std::max<double>(s.max, v);
+      ++finite;
+    }
+    if (v == 0.0f) ++s.zeros;
+  }
+  if (finite > 0) {
+    s.mean = sum / static_cast<double>(finite);
+    s.std = std::sqrt(std::max(0.0, squares / static_cast<double>(finite) - s.mean * s.mean));
+  } else {
+    s.min = s.max = 0;
+  }
+  return s;
+}
+
+}  // namespace
+
+void register_file_commands(CLI::App& app, Registry& registry) {
+  {
+    struct Flags {
+      std::string path;
+      bool json = false;
+    };
+    auto flags = std::make_shared<Flags>();
+    auto* inspect = app.add_subcommand("inspect", "Show a model file's header, metadata, tensor count, parameters and size by dtype");
+    inspect->add_option("file", flags->path, "APR, SafeTensors (or index) file, or model folder")->required();
+    inspect->add_flag("--json", flags->json, "print JSON");
+    registry.add(inspect, [flags] {
+      auto file = open_any(flags->path);
+      if (!file) return report(file.error());
+      std::map<std::string, std::tuple<size_t, uint64_t, uint64_t>> by_dtype;  // tensors, params, bytes
+      uint64_t params = 0, bytes = 0;
+      for (const auto& t : (*file)->tensors()) {
+        auto& [count, p, b] = by_dtype[std::string(to_string(t.dtype))];
+        ++count;
+        p += t.numel();
+        b += t.bytes.size();
+        params += t.numel();
+        bytes += t.bytes.size();
+      }
+      nlohmann::json out = {{"path", flags->path}, {"format", std::string((*file)->format())}, {"tensor_count", (*file)->tensors().size()},
+                            {"parameters", params}, {"tensor_bytes", bytes}, {"metadata", (*file)->metadata()}};
+      for (const auto& [dtype, entry] : by_dtype) {
+        out["dtypes"][dtype] = {{"tensors", std::get<0>(entry)}, {"parameters", std::get<1>(entry)}, {"bytes", std::get<2>(entry)}};
+      }
+      if (const auto* apr_file = dynamic_cast<const format::AprFile*>(file->get())) {
+        const auto& c = apr_file->contents();
+        out["header"] = {{"version", fmt::format("{}.{}", c.version_major, c.version_minor)}, {"flags", c.flags},
+                         {"flag_names", flag_names(c.flags)}, {"metadata_offset", c.metadata_offset}, {"metadata_size", c.metadata_size},
+                         {"tensor_index_offset", c.index_offset}, {"data_offset", c.data_offset},
+                         {"header_checksum", fmt::format("{:#010x}", c.header_checksum)}, {"footer_checksum", fmt::format("{:#010x}", c.footer_checksum)},
+                         {"file_size", apr_file->bytes().size()}};
+      }
+      if (flags->json) {
+        print_json(out);
+        return int{kOk};
+      }
+      fmt::print("{} ({})\n", flags->path, out["format"].get<std::string>());
+      if (out.contains("header")) {
+        const auto& h = out["header"];
+        fmt::print("  version {}, flags {} ({}), data at {:#x}, file {} bytes\n", h["version"].get<std::string>(), h["flags"].get<int>(),
+                   h["flag_names"].get<std::string>(), h["data_offset"].get<uint64_t>(), h["file_size"].get<uint64_t>());
+      }
+      fmt::print("  {} tensors, {} parameters, {:.1f} MB of tensor data\n", out["tensor_count"].get<size_t>(), params, bytes / 1e6);
+      for (const auto& [dtype, entry] : by_dtype) {
+        fmt::print("    {:7} {:5} tensors {:12} params {:10.1f} MB\n", dtype, std::get<0>(entry), std::get<1>(entry), std::get<2>(entry) / 1e6);
+      }
+      for (const auto& [key, value] : (*file)->metadata().items()) {
+        if (value.is_null()) continue;
+        std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+        if (text.size() > 100) text = text.substr(0, 97) + "...";
+        for (char& c : text) {
+          if (c == '\n') c = ' ';
+        }
+        fmt::print("  {}: {}\n", key, text);
+      }
+      return int{kOk};
+    });
+  }
+  {
+    struct Flags {
+      std::string path, filter;
+      size_t limit = 0;
+      bool stats = false, json = false;
+    };
+    auto flags = std::make_shared<Flags>();
+    auto* tensors = app.add_subcommand("tensors", "List tensors: name, dtype, shape, size, offset (and statistics)");
+    tensors->add_option("file", flags->path, "APR, SafeTensors (or index) file, or model folder")->required();
+    tensors->add_option("--filter", flags->filter, "only names containing this text");
+    tensors->add_option("--limit", flags->limit, "at most this many tensors");
+    tensors->add_flag("--stats", flags->stats, "mean, std, min, max, NaN and Inf counts per tensor");
+    tensors->add_flag("--json", flags->json, "print JSON");
+    registry.add(tensors, [flags] {
+      auto file = open_any(flags->path);
+      if (!file) return report(file.error());
+      nlohmann::json out = nlohmann::json::array();
+      size_t shown = 0;
+      for (const auto& t : (*file)->tensors()) {
+        if (!flags->filter.empty() && t.name.find(flags->filter) == std::string_view::npos) continue;
+        if (flags->limit != 0 && shown == flags->limit) break;
+        ++shown;
+        nlohmann::json row = {{"name", std::string(t.name)}, {"dtype", std::string(to_string(t.dtype))},
+                              {"shape", std::vector<uint64_t>(t.shape.dims().begin(), t.shape.dims().end())}, {"bytes", t.bytes.size()}};
+        if (auto offset = (*file)->data_offset(t)) row["offset"] = *offset;
+        if (flags->stats) {
+          auto stats = tensor_stats(t);
+          if (stats) {
+            row["stats"] = {{"mean", stats->mean}, {"std", stats->std}, {"min", stats->min}, {"max", stats->max}, {"nan", stats->nan}, {"inf", stats->inf}};
+          } else {
+            row["stats"] = {{"error", stats.error().message}};
+          }
+        }
+        if (flags->json) {
+          out.push_back(row);
+          continue;
+        }
+        fmt::print("{:60} {:7} {:20} {:>12}", t.name, to_string(t.dtype), to_string(t.shape), t.bytes.size());
+        if (row.contains("offset")) fmt::print(" @{:#x}", row["offset"].get<uint64_t>());
+        if (flags->stats && row["stats"].contains("mean")) {
+          const auto& s = row["stats"];
+          fmt::print("  mean {:+.4g} std {:.4g} min {:+.4g} max {:+.4g} nan {} inf {}", s["mean"].get<double>(), s["std"].get<double>(),
+                     s["min"].get<double>(), s["max"].get<double>(), s["nan"].get<size_t>(), s["inf"].get<size_t>());
+        }
+        fmt::print("\n");
+      }
+      if (flags->json) print_json(out);
+      return int{kOk};
+    });
+  }
+  {
+    struct Flags {
+      std::string path;
+      bool json = false;
+    };
+    auto flags = std::make_shared<Flags>();
+    auto* validate = app.add_subcommand("validate", "Check a model file's structure and checksums (exit 1 listing the problems)");
+    validate->add_option("file", flags->path, "APR or SafeTensors file")->required();
+    validate->add_flag("--json", flags->json, "print JSON");
+    registry.add(validate, [flags] {
+      std::vector<std::string> problems;
+      std::vector<std::string> passed;
+      std::error_code ec;
+      if (!std::filesystem::exists(flags->path, ec)) return report(make_error(ErrorCode::not_found, "{}: no such file", flags->path));
+      auto file = open_any(flags->path);
+      if (!file) {
+        if (file.error().code == ErrorCode::io || file.error().code == ErrorCode::not_found) return report(file.error());
+        problems.push_back(file.error().message);
+      } else {
+        passed.push_back("structure: header, metadata, index, offsets, sizes, alignment, overlaps");
+        if (const auto* apr_file = dynamic_cast<const format::AprFile*>(file->get())) {
+          if (auto checksum = apr_file->verify_checksum()) passed.push_back("footer CRC-32");
+          else problems.push_back(checksum.error().message);
+        }
+        for (const auto& t : (*file)->tensors()) {
+          auto stats = tensor_stats(t);
+          if (stats && (stats->nan > 0 || stats->inf > 0)) {
+            problems.push_back(fmt::format("tensor '{}' has {} NaN and {} Inf values", t.name, stats->nan, stats->inf));
+          }
+        }
+        passed.push_back("no NaN or Inf in tensors apr can decode");
+      }
+      const bool valid = problems.empty();
+      if (flags->json) {
+        print_json({{"path", flags->path}, {"valid", valid}, {"problems", problems}, {"checks_passed", passed}});
+      } else {
+        for (const auto& p : passed) fmt::print("ok: {}\n", p);
+        for (const auto& p : problems) fmt::print("FAIL: {}\n", p);
+        fmt::print("{}: {}\n", flags->path, valid ? "valid" : "INVALID");
+      }
+      return valid ? int{kOk} : int{kValidationFailed};
+    });
+  }
+}
+
+}  // namespace apr::cli
