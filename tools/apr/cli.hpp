@@ -41,6 +41,9 @@ inline int report(const Error& error) {
   return exit_code_for(error);
 }
 
+/// report(), named for call sites where a local `report` (e.g. a JSON document) is in scope.
+inline int report_error(const Error& error) { return report(error); }
+
 /// Prints JSON on stdout (pretty, one document).
 inline void print_json(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2)); }
 
@@ -101,6 +104,8 @@ void register_flow_commands(CLI::App& app, Registry& registry);
 void register_model_commands(CLI::App& app, Registry& registry);
 /// `apr inspect`, `apr tensors`, `apr validate`.
 void register_file_commands(CLI::App& app, Registry& registry);
+/// `apr import`, `apr convert`, `apr export`.
+void register_convert_commands(CLI::App& app, Registry& registry);
 /// `apr chat`.
 void register_chat_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.

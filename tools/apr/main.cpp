@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   apr::cli::register_model_commands(app, registry);
   apr::cli::register_chat_commands(app, registry);
   apr::cli::register_file_commands(app, registry);
+  apr::cli::register_convert_commands(app, registry);
   apr::cli::register_completion_commands(app, registry);
   try {
     app.parse(argc, argv);

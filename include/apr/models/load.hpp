@@ -69,7 +69,11 @@ inline DType dominant_matrix_dtype(const format::TensorFile& file) {
 /// Instantiates the architecture named in `config` over `file`.
 inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile> file, const nlohmann::json& config,
                                        const LoadOptions& options, std::string source, std::string directory) {
-  const std::string architecture = config.value("model_type", config.value("architecture", std::string()));
+  auto text_field = [&](const char* key) {
+    return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : std::string();
+  };
+  std::string architecture = text_field("architecture");
+  if (architecture.empty()) architecture = text_field("model_type");
   const DType dtype = options.weight_dtype.value_or(dominant_matrix_dtype(*file));
   LoadedModel loaded{nullptr, config, std::move(source), std::move(directory), dtype};
   if (architecture == "qwen2") {

@@ -1,0 +1,184 @@
+// apr import / convert / export: between Hugging Face folders, SafeTensors and APR, with the
+// precision gate on every dtype conversion.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "apr/eval/precision_gate.hpp"
+#include "apr/format/apr_writer.hpp"
+#include "apr/format/convert.hpp"
+#include "apr/format/detect.hpp"
+#include "apr/format/safetensors_writer.hpp"
+#include "apr/format/tensor_values.hpp"
+#include "apr/models/apr_metadata.hpp"
+#include "apr/models/load.hpp"
+#include "cli.hpp"
+
+namespace apr::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Runs the precision gate of converting `source` (config `config`) to `converted` at `target`.
+Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
+                                  const nlohmann::json& config, DType target) {
+  auto reference = models::instantiate(source, config, {}, source->path(), "");
+  if (!reference) return std::move(reference).error();
+  models::LoadOptions options;
+  options.weight_dtype = target;
+  auto candidate = models::instantiate(converted, config, options, converted->path(), "");
+  if (!candidate) return std::move(candidate).error();
+  const auto tokens = eval::gate_tokens(reference->model->vocab_size(), 64);
+  return eval::precision_gate(*reference->model, *candidate->model, tokens, eval::default_thresholds(target));
+}
+
+/// Writes `file`'s tensors and `metadata` as APR at `output`, then re-reads it and checks counts.
+Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint16_t flags) {
+  std::vector<format::AprWriteTensor> tensors;
+  uint64_t params = 0;
+  for (const auto& t : file.tensors()) {
+    tensors.push_back(format::AprWriteTensor::from_view(t));
+    params += t.numel();
+  }
+  auto status = format::write_apr(output, format::apr_metadata_text(metadata), std::move(tensors), flags);
+  if (!status) return std::move(status).error();
+  auto written = format::AprFile::open(output);
+  if (!written) return std::move(written).error();
+  uint64_t written_params = 0;
+  for (const auto& t : (*written)->tensors()) written_params += t.numel();
+  if ((*written)->tensors().size() != file.tensors().size() || written_params != params) {
+    std::remove(output.c_str());
+    return make_error(ErrorCode::validation, "{}: wrote {} tensors / {} parameters, the source has {} / {}", output,
+                      (*written)->tensors().size(), written_params, file.tensors().size(), params);
+  }
+  return nlohmann::json{{"output", output}, {"tensors", file.tensors().size()}, {"parameters", params}, {"bytes", (*written)->bytes().size()}};
+}
+
+struct ConvertFlags {
+  std::string source, output, quantize, name;
+  bool force = false, json = false;
+};
+
+/// The shared tail of import and convert: optional conversion with its gate, then the APR write.
+int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann::json config, nlohmann::json metadata, const ConvertFlags& flags) {
+  std::shared_ptr<const format::TensorFile> result = source;
+  nlohmann::json report = {{"source", flags.source}};
+  uint16_t file_flags = metadata.contains("tokenizer.json") ? format::apr_v2::kHasVocab : 0;
+  if (!flags.quantize.empty()) {
+    const auto target = parse_dtype(flags.quantize);
+    if (!target || !is_weight_dtype(*target)) return report_error(make_error(ErrorCode::invalid_argument, "--quantize {}: expected f32, f16, bf16, q8_0 or q4_0", flags.quantize));
+    auto converted = format::convert_file(*source, *target);
+    if (!converted) return report_error(converted.error());
+    result = *converted;
+    auto gate = run_gate(source, result, config, *target);
+    if (!gate) return report_error(gate.error());
+    report["gate"] = gate->to_json();
+    const auto info = dtype_info(*target);
+    metadata["quantization"] = {{"quant_type", std::string(info.name)}, {"bits", info.block_bytes * 8 / info.block_size},
+                                {"block_size", info.block_size == 1 ? nlohmann::json(nullptr) : nlohmann::json(info.block_size)}, {"symmetric", true}};
+    if (info.block_size > 1) file_flags |= format::apr_v2::kQuantized;
+    if (!gate->passed()) {
+      fmt::print(stderr, "precision gate failed for {}: {}\n", flags.quantize, fmt::join(gate->failures, "; "));
+      if (!flags.force) {
+        if (flags.json) print_json(report);
+        fmt::print(stderr, "no output written (use --force to write it anyway)\n");
+        return kValidationFailed;
+      }
+    }
+  }
+  uint64_t bytes = 0;
+  for (const auto& t : result->tensors()) bytes += t.bytes.size();
+  metadata["total_size"] = bytes;
+  auto written = write_and_verify(*result, metadata, flags.output, file_flags);
+  if (!written) return report_error(written.error());
+  report["written"] = *written;
+  if (flags.json) print_json(report);
+  else fmt::print("{}: {} tensors, {} parameters, {} bytes\n", flags.output, (*written)["tensors"].get<size_t>(), (*written)["parameters"].get<uint64_t>(), (*written)["bytes"].get<uint64_t>());
+  return kOk;
+}
+
+}  // namespace
+
+void register_convert_commands(CLI::App& app, Registry& registry) {
+  {
+    auto flags = std::make_shared<ConvertFlags>();
+    auto* import = app.add_subcommand("import", "Import a Hugging Face folder or SafeTensors file into an APR file (tokenizer and chat template embedded)");
+    import->add_option("source", flags->source, "Hugging Face model folder, or a .safetensors file with config.json beside it")->required();
+    import->add_option("-o,--output", flags->output, "output .apr file")->required();
+    import->add_option("--quantize", flags->quantize, "convert matrices to f16, bf16, q8_0 or q4_0 (precision gate applies)");
+    import->add_option("--name", flags->name, "model name in the metadata (default: the output's stem)");
+    import->add_flag("--force", flags->force, "write even when the precision gate fails");
+    import->add_flag("--json", flags->json, "print JSON");
+    registry.add(import, [flags] {
+      std::error_code ec;
+      const fs::path source(flags->source);
+      if (!fs::exists(source, ec)) return report_error(make_error(ErrorCode::not_found, "{}: no such file or directory", flags->source));
+      const fs::path folder = fs::is_directory(source, ec) ? source : source.parent_path();
+      fs::path weights = source;
+      if (fs::is_directory(source, ec)) {
+        weights = fs::exists(folder / "model.safetensors", ec) ? folder / "model.safetensors" : folder / "model.safetensors.index.json";
+      }
+      auto file = format::open_tensor_file(weights.string());
+      if (!file) return report_error(file.error());
+      auto sources = models::read_import_sources(folder);
+      if (!sources) return report_error(sources.error());
+      std::shared_ptr<const format::TensorFile> shared = std::move(file).value();
+      const std::string name = flags->name.empty() ? fs::path(flags->output).stem().string() : flags->name;
+      auto metadata = models::apr_metadata_for_import(*shared, *sources, name, flags->source);
+      return convert_and_write(shared, sources->config, metadata, *flags);
+    });
+  }
+  {
+    auto flags = std::make_shared<ConvertFlags>();
+    auto* convert = app.add_subcommand("convert", "Convert an APR file's matrices to another dtype, with the precision gate");
+    convert->add_option("source", flags->source, "input .apr file")->required();
+    convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0")->required();
+    convert->add_option("-o,--output", flags->output, "output .apr file")->required();
+    convert->add_flag("-f,--force", flags->force, "write even when the precision gate fails");
+    convert->add_flag("--json", flags->json, "print JSON");
+    registry.add(convert, [flags] {
+      auto file = format::open_tensor_file(flags->source);
+      if (!file) return report_error(file.error());
+      if ((*file)->format() != "apr") return report_error(make_error(ErrorCode::invalid_argument, "{}: convert takes an APR file (use apr import first)", flags->source));
+      std::shared_ptr<const format::TensorFile> shared = std::move(file).value();
+      return convert_and_write(shared, shared->metadata(), shared->metadata(), *flags);
+    });
+  }
+  {
+    struct ExportFlags {
+      std::string source, output, format = "safetensors";
+    };
+    auto flags = std::make_shared<ExportFlags>();
+    auto* export_command = app.add_subcommand("export", "Export an APR file as SafeTensors (+ config.json and tokenizer.json beside it)");
+    export_command->add_option("source", flags->source, "input .apr or .safetensors file")->required();
+    export_command->add_option("--format", flags->format, "safetensors")->check(CLI::IsMember({"safetensors"}));
+    export_command->add_option("-o,--output", flags->output, "output file")->required();
+    registry.add(export_command, [flags] {
+      auto file = format::open_tensor_file(flags->source);
+      if (!file) return report_error(file.error());
+      std::vector<format::AprWriteTensor> tensors;
+      for (const auto& t : (*file)->tensors()) {
+        if (format::safetensors_dtype_name(t.dtype)) {
+          tensors.push_back(format::AprWriteTensor::from_view(t));
+          continue;
+        }
+        tensors.push_back({std::string(t.name), DType::f32, t.shape, t.numel() * 4, std::nullopt, [t](format::ByteSink& sink) -> Result<void> {
+                             auto values = format::tensor_to_f32(t);
+                             if (!values) return std::move(values).error();
+                             return sink.write(std::as_bytes(std::span(*values)));
+                           }});
+      }
+      auto status = format::write_safetensors(flags->output, std::move(tensors), {{"format", "pt"}});
+      if (!status) return report_error(status.error());
+      const auto& metadata = (*file)->metadata();
+      const fs::path folder = fs::path(flags->output).parent_path();
+      if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) {
+        std::ofstream(folder / "tokenizer.json") << metadata["tokenizer.json"].get<std::string>();
+      }
+      fmt::print("{}: {} tensors\n", flags->output, (*file)->tensors().size());
+      return int{kOk};
+    });
+  }
+}
+
+}  // namespace apr::cli
