@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Integration tests of the apr binary: stdout, JSON and exit codes of every command, including
+# the failure paths (missing file, corrupt file, wrong format, usage errors).
+# usage: cli_test.sh APR_BINARY FIXTURES_DIR WORK_DIR
+set -u
+apr=$1 fixtures=$2 work=$3
+rm -rf "$work" && mkdir -p "$work/export"
+passed=0 failed=0
+
+check() {  # check NAME EXPECTED_EXIT GREP_PATTERN -- command...
+  local name=$1 expected=$2 pattern=$3
+  shift 4
+  local output status
+  output=$("$@" 2>&1)
+  status=$?
+  if [ "$status" -ne "$expected" ]; then
+    echo "FAIL $name: exit $status, expected $expected"; echo "$output" | head -5; failed=$((failed + 1)); return
+  fi
+  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$output"; then
+    echo "FAIL $name: output does not match /$pattern/"; echo "$output" | head -5; failed=$((failed + 1)); return
+  fi
+  echo "ok   $name"; passed=$((passed + 1))
+}
+
+v512=$fixtures/qwen2/qwen2-v512
+micro=$fixtures/qwen2/qwen2-micro
+
+check "help lists commands" 0 "inspect" -- "$apr" --help
+check "no command is a usage error" 2 "subcommand is required" -- "$apr"
+check "unknown flag is a usage error" 2 "" -- "$apr" inspect --bogus x
+check "explain tensor" 0 "SwiGLU up projection of layer 3" -- "$apr" explain blk.3.ffn_up.weight
+check "explain exit code json" 0 '"kind": "topic"' -- "$apr" explain checksum --json
+check "explain unknown" 3 "nothing to explain" -- "$apr" explain nonsense
+check "flow mermaid" 0 "flowchart TD" -- "$apr" flow qwen2 --format mermaid
+check "flow dot" 0 "digraph" -- "$apr" flow whisper --format dot
+check "completion script" 0 "complete -F _apr apr" -- "$apr" completion bash
+
+check "inspect apr" 0 "LAYOUT_ROW_MAJOR" -- "$apr" inspect "$fixtures/apr/small_v2.apr"
+check "inspect json" 0 '"tensor_count": 27' -- "$apr" inspect "$fixtures/apr/qwen2-v512.apr" --json
+check "inspect safetensors folder" 0 "27 tensors" -- "$apr" inspect "$v512"
+check "inspect missing file" 3 "error: .*no-such.apr" -- "$apr" inspect "$work/no-such.apr"
+check "inspect pickle refused" 3 "never unpickles" -- "$apr" inspect "$fixtures/qwen2/formats/malicious.pkl"
+check "inspect pytorch zip refused" 3 "PyTorch checkpoint" -- "$apr" inspect "$fixtures/qwen2/formats/pytorch_model.bin"
+check "tensors filter stats" 0 "model.norm.weight .*mean" -- "$apr" tensors "$fixtures/apr/qwen2-v512.apr" --filter norm --stats
+check "tensors json" 0 '"dtype": "apr_q8"' -- "$apr" tensors "$fixtures/apr/small_v2.apr" --json
+check "validate good" 0 "valid" -- "$apr" validate "$fixtures/apr/qwen2-v512.apr"
+cp "$fixtures/apr/small_v2.apr" "$work/corrupt.apr"; chmod u+w "$work/corrupt.apr"
+printf '\x55' | dd of="$work/corrupt.apr" bs=1 seek=1000 conv=notrunc 2>/dev/null
+check "validate corrupt data (footer CRC)" 1 "FAIL: .*footer checksum" -- "$apr" validate "$work/corrupt.apr"
+check "validate not-v2 file" 1 "aprender-tsp" -- "$apr" validate "$fixtures/apr/real/tsp_att48_not_v2.apr"
+check "validate json" 1 '"valid": false' -- "$apr" validate "$work/corrupt.apr" --json
+check "validate missing" 3 "no such file" -- "$apr" validate "$work/none.apr"
+
+check "run greedy ids match transformers" 0 '"ids":\[218,317,378,239,15\]' -- bash -c "'$apr' run '$v512' --prompt-ids 152,249,131,440,456,256,277 -n 5 --greedy --json | tr -d ' \n'"
+check "run bad ids" 2 "is not a token id" -- "$apr" run "$v512" --prompt-ids 1,x
+check "run id outside vocab" 2 "outside the vocabulary" -- "$apr" run "$v512" --prompt-ids 600 -n 1
+check "run text with tokenizer" 0 '"prompt_tokens": 3' -- "$apr" run "$micro" -p "Hello world!" -n 3 --json
+check "run needs a prompt" 2 "either --prompt" -- "$apr" run "$v512"
+check "chat over stdin" 0 "." -- bash -c "printf 'Hi\n/reset\nAgain\n' | '$apr' chat '$micro' -n 4 --seed 2"
+
+check "import HF folder" 0 "26 tensors" -- "$apr" import "$micro" -o "$work/micro.apr"
+check "imported model carries its tokenizer" 0 '"prompt_tokens": 3' -- "$apr" run "$work/micro.apr" -p "Hello world!" -n 2 --json
+check "imported metadata" 0 '"chat_format": "chatml"' -- "$apr" inspect "$work/micro.apr" --json
+check "import to f16 passes the gate" 0 "gate" -- "$apr" import "$v512" -o "$work/v512-f16.apr" --quantize f16 --json
+check "q4_0 of a random model fails the gate, writes nothing" 1 "precision gate failed" -- "$apr" import "$v512" -o "$work/v512-q4.apr" --quantize q4_0
+check "nothing written after a failed gate" 1 "" -- test -e "$work/v512-q4.apr"
+check "forced conversion writes" 0 "tensors" -- "$apr" convert "$work/v512-f16.apr" --quantize q4_0 -o "$work/v512-q4.apr" --force
+check "quantized file runs" 0 '"ids"' -- "$apr" run "$work/v512-q4.apr" --prompt-ids 1,2,3 -n 2 --json
+check "bad quantize level" 2 "expected f32" -- "$apr" convert "$work/v512-f16.apr" --quantize q3 -o "$work/x.apr"
+check "export safetensors" 0 "tensors" -- "$apr" export "$work/micro.apr" --format safetensors -o "$work/export/model.safetensors"
+check "exported file reads back" 0 "26 tensors" -- "$apr" inspect "$work/export/model.safetensors"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
