@@ -98,7 +98,9 @@ inline Result<SafeTensorsContents> parse_safetensors(std::span<const std::byte> 
   };
   std::vector<Entry> entries;
   SafeTensorsContents contents;
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string name = item.key();
+    const auto& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) return make_error(ErrorCode::format, "{}: __metadata__ must be an object of strings", source);
       for (const auto& [key, value] : info.items()) {
