@@ -42,6 +42,17 @@ class KvCacheLayer {
     }
   }
 
+  /// Copies slots [0, slots) of `other`, a layer of the same geometry and dtype (beam search
+  /// hands one sequence's cache to another).
+  void copy_from(const KvCacheLayer& other, size_t slots) {
+    const size_t bytes = element_bytes();
+    slots = std::min(slots, capacity_);
+    for (size_t row = 0; row < kv_heads_ * head_dim_; ++row) {
+      std::copy_n(other.keys_.data() + row * capacity_ * bytes, slots * bytes, keys_.data() + row * capacity_ * bytes);
+    }
+    std::copy_n(other.values_.data(), slots * kv_heads_ * head_dim_ * bytes, values_.data());
+  }
+
   /// Keys of `kv_head` as [head_dim][capacity] (f32 or f16 data, per dtype()); slot = position % capacity.
   [[nodiscard]] const std::byte* keys_transposed(size_t kv_head) const noexcept {
     return keys_.data() + kv_head * head_dim_ * capacity_ * element_bytes();

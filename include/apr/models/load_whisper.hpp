@@ -1,0 +1,66 @@
+/// @file load_whisper.hpp
+/// @brief load_whisper(): open a Whisper model (Hugging Face folder, .safetensors with a
+/// config.json beside it, or an APR file with the dims in its metadata) in the weight dtype
+/// of the file or the one asked for.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "apr/format/detect.hpp"
+#include "apr/models/load.hpp"
+#include "apr/models/whisper.hpp"
+
+namespace apr::models {
+
+/// A loaded Whisper model and where it came from.
+struct LoadedWhisper {
+  std::unique_ptr<WhisperModel> model;  ///< ready to run
+  nlohmann::json config;                ///< config.json or the APR metadata
+  std::string directory;                ///< folder that may hold the tokenizer files
+};
+
+/// Instantiates Whisper<W> over `file` for the dtype `dtype` chosen at run time.
+inline Result<std::unique_ptr<WhisperModel>> make_whisper(std::shared_ptr<const format::TensorFile> file, const WhisperConfig& config,
+                                                          DType dtype, WhisperOptions options = {}) {
+  return visit_dtype(dtype, [&](auto tag) -> Result<std::unique_ptr<WhisperModel>> {
+    auto model = Whisper<decltype(tag)>::load(file, config, {}, options);
+    if (!model) return std::move(model).error();
+    return std::unique_ptr<WhisperModel>(std::move(model).value());
+  });
+}
+
+/// Loads the Whisper model at `path`; `weight_dtype` overrides the file's matmul dtype.
+inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional<DType> weight_dtype = std::nullopt,
+                                          WhisperOptions options = {}) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path input(path);
+  if (!fs::exists(input, ec)) return make_error(ErrorCode::not_found, "{}: no such file or directory", path);
+  const bool is_directory = fs::is_directory(input, ec);
+  const fs::path directory = is_directory ? input : input.parent_path();
+  const fs::path weights = is_directory ? directory / "model.safetensors" : input;
+  auto opened = format::open_tensor_file(weights.string());
+  if (!opened) return std::move(opened).error();
+  std::shared_ptr<const format::TensorFile> file = std::move(opened).value();
+  LoadedWhisper loaded{nullptr, {}, directory.string()};
+  Result<WhisperConfig> config = make_error(ErrorCode::internal, "unset");
+  if (file->format() == "apr") {
+    loaded.config = file->metadata();
+    config = WhisperConfig::from_apr_metadata(loaded.config);
+  } else {
+    auto json = read_json_file(directory / "config.json");
+    if (!json) return std::move(json).error();
+    loaded.config = std::move(json).value();
+    config = WhisperConfig::from_hf_json(loaded.config);
+  }
+  if (!config) return std::move(config).error().with_context(path);
+  auto model = make_whisper(file, *config, weight_dtype.value_or(dominant_matrix_dtype(*file)), options);
+  if (!model) return std::move(model).error().with_context(path);
+  loaded.model = std::move(model).value();
+  return loaded;
+}
+
+}  // namespace apr::models
