@@ -106,6 +106,8 @@ void register_model_commands(CLI::App& app, Registry& registry);
 void register_file_commands(CLI::App& app, Registry& registry);
 /// `apr import`, `apr convert`, `apr export`.
 void register_convert_commands(CLI::App& app, Registry& registry);
+/// `apr serve`.
+void register_serve_commands(CLI::App& app, Registry& registry);
 /// `apr chat`.
 void register_chat_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.

@@ -13,19 +13,14 @@
 
 #include "apr/core/result.hpp"
 #include "apr/runtime/generator.hpp"
+#include "apr/text/chat_template.hpp"
 
 namespace apr::serve {
-
-/// One chat message.
-struct ChatMessage {
-  std::string role;     ///< "system", "user" or "assistant"
-  std::string content;  ///< its text
-};
 
 /// A completion request (chat when messages is non-empty, else plain prompt).
 struct CompletionRequest {
   std::string model;                      ///< model id (may be empty: the only model)
-  std::vector<ChatMessage> messages;      ///< chat history (chat completions)
+  std::vector<text::ChatMessage> messages;  ///< chat history (chat completions)
   std::string prompt;                     ///< prompt text (completions)
   bool stream = false;                    ///< answer with server-sent events
   runtime::GenerationOptions generation;  ///< budget, sampling, stop strings

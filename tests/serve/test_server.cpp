@@ -1,0 +1,166 @@
+// The HTTP server on 127.0.0.1 with the qwen2-micro fixture: every endpoint, auth, errors as
+// JSON, SSE streaming, and a bounded concurrent load with malformed requests mixed in.
+#include <catch2/catch.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <sstream>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "apr/models/load.hpp"
+#include "apr/serve/server.hpp"
+#include "apr/text/load_tokenizer.hpp"
+#include "test_support.hpp"
+
+using namespace apr;
+
+namespace {
+
+struct Running {
+  std::unique_ptr<serve::Server> server;
+  std::thread thread;
+  int port = 0;
+  ~Running() {
+    server->stop();
+    thread.join();
+  }
+};
+
+std::unique_ptr<Running> start(serve::ServerOptions options) {
+  const std::string dir = test::fixture("qwen2/qwen2-micro");
+  auto loaded = models::load_language_model(dir);
+  REQUIRE(loaded);
+  auto tokenizer = text::load_tokenizer(dir);
+  REQUIRE(tokenizer);
+  std::ifstream config_in(dir + "/tokenizer_config.json");
+  const auto config = nlohmann::json::parse(config_in);
+  auto chat = text::ChatTemplate::from_jinja(config["chat_template"].get<std::string>());
+  REQUIRE(chat);
+  std::vector<serve::ServedModel> models;
+  models.push_back({"micro", std::shared_ptr<const models::LanguageModel>(std::move(loaded->model)), *tokenizer, *chat,
+                    {151645, 151643}, loaded->config});
+  auto running = std::make_unique<Running>();
+  running->server = std::make_unique<serve::Server>(std::move(models), options);
+  running->port = running->server->bind_to_any_port("127.0.0.1");
+  REQUIRE(running->port > 0);
+  running->thread = std::thread([server = running->server.get()] { server->listen_after_bind(); });
+  while (!running->server->is_running()) std::this_thread::yield();
+  return running;
+}
+
+size_t resident_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
+
+const std::string kChat = R"({"model":"micro","messages":[{"role":"user","content":"Hello!"}],"max_tokens":4,"seed":3})";
+
+}  // namespace
+
+TEST_CASE("endpoints, auth and JSON errors", "[serve]") {
+  auto running = start({.api_key = "secret"});
+  httplib::Client client("127.0.0.1", running->port);
+  REQUIRE(client.Get("/health")->status == 401);
+  const httplib::Headers auth{{"Authorization", "Bearer secret"}};
+  REQUIRE(client.Get("/health", httplib::Headers{{"Authorization", "Bearer secreT"}})->status == 401);
+  auto health = client.Get("/health", auth);
+  REQUIRE(health->status == 200);
+  REQUIRE(nlohmann::json::parse(health->body)["status"] == "ok");
+  REQUIRE(nlohmann::json::parse(client.Get("/v1/models", auth)->body)["data"][0]["id"] == "micro");
+  auto metadata = client.Get("/models/micro/metadata", auth);
+  REQUIRE(nlohmann::json::parse(metadata->body)["model"]["architecture"] == "qwen2");
+  REQUIRE(client.Get("/models/nope/metadata", auth)->status == 404);
+
+  auto chat = client.Post("/v1/chat/completions", auth, kChat, "application/json");
+  REQUIRE(chat->status == 200);
+  const auto body = nlohmann::json::parse(chat->body);
+  REQUIRE(body["object"] == "chat.completion");
+  REQUIRE(body["usage"]["completion_tokens"] == 4);
+  REQUIRE(body["usage"]["prompt_tokens"] == 31);  // the chat template's tokens for "Hello!"
+  // same seed, same answer
+  REQUIRE(nlohmann::json::parse(client.Post("/v1/chat/completions", auth, kChat, "application/json")->body)["choices"][0]["message"] ==
+          body["choices"][0]["message"]);
+
+  auto completion = client.Post("/v1/completions", auth, R"({"prompt":"Once upon a time","max_tokens":3,"temperature":0})", "application/json");
+  REQUIRE(completion->status == 200);
+  REQUIRE(nlohmann::json::parse(completion->body)["object"] == "text_completion");
+
+  auto bad = client.Post("/v1/chat/completions", auth, "{not json", "application/json");
+  REQUIRE(bad->status == 400);
+  REQUIRE(nlohmann::json::parse(bad->body)["error"]["message"] == "request body is not valid JSON");
+  REQUIRE(client.Post("/v1/chat/completions", auth, R"({"model":"other","messages":[{"role":"user","content":"x"}]})", "application/json")->status == 404);
+  REQUIRE(client.Post("/v1/chat/completions", auth, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":100000})", "application/json")->status == 400);
+  REQUIRE(client.Post("/v1/chat/completions", auth, std::string(2 << 20, ' '), "application/json")->status == 413);
+  const std::string metrics = client.Get("/metrics", auth)->body;
+  REQUIRE(metrics.find("apr_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 2") != std::string::npos);
+  REQUIRE(metrics.find("apr_requests_total{route=\"/health\",status=\"401\"} 2") != std::string::npos);
+}
+
+TEST_CASE("streamed chat arrives as server-sent events ending in [DONE]", "[serve]") {
+  auto running = start({});
+  httplib::Client client("127.0.0.1", running->port);
+  std::string events;
+  auto response = client.Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"stream":true,"seed":1})", "application/json");
+  REQUIRE(response->status == 200);
+  events = response->body;
+  REQUIRE(events.find("data: [DONE]") != std::string::npos);
+  std::string text;
+  size_t chunks = 0;
+  for (size_t at = events.find("data: {"); at != std::string::npos; at = events.find("data: {", at + 1)) {
+    const auto json = nlohmann::json::parse(events.substr(at + 6, events.find("\n\n", at) - at - 6));
+    REQUIRE(json["object"] == "chat.completion.chunk");
+    if (json["choices"][0]["delta"].contains("content")) text += json["choices"][0]["delta"]["content"].get<std::string>();
+    ++chunks;
+  }
+  REQUIRE(chunks >= 3);
+  // the streamed text equals the non-streamed answer for the same seed
+  auto full = client.Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":5,"seed":1})", "application/json");
+  REQUIRE(nlohmann::json::parse(full->body)["choices"][0]["message"]["content"] == text);
+}
+
+TEST_CASE("bounded load: 32 clients, 1000 requests with malformed ones mixed in, memory stable", "[serve][load]") {
+  auto running = start({.workers = 2});
+  std::atomic<int> ok{0}, rejected{0}, wrong{0};
+  auto hammer = [&](int count, int client_index) {
+    httplib::Client client("127.0.0.1", running->port);
+    client.set_read_timeout(60, 0);
+    client.set_keep_alive(true);
+    for (int i = 0; i < count; ++i) {
+      const bool malformed = (i + client_index) % 4 == 0;
+      const std::string body = malformed ? R"({"messages":"oops"})" : R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":1,"temperature":0})";
+      auto response = client.Post("/v1/chat/completions", body, "application/json");
+      if (!response) {
+        ++wrong;
+        std::fprintf(stderr, "%s\n", (std::ostringstream() << "no response: " << httplib::to_string(response.error())).str().c_str());
+      } else if (malformed) {
+        if (response->status != 400) std::fprintf(stderr, "%s\n", (std::ostringstream() << "malformed got " << response->status << ": " << response->body).str().c_str());
+        (response->status == 400 ? rejected : wrong)++;
+      } else {
+        if (response->status != 200) std::fprintf(stderr, "%s\n", (std::ostringstream() << "request got " << response->status << ": " << response->body).str().c_str());
+        (response->status == 200 && nlohmann::json::parse(response->body)["usage"]["completion_tokens"] == 1 ? ok : wrong)++;
+      }
+    }
+  };
+  auto run_clients = [&](int clients, int per_client) {
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) threads.emplace_back(hammer, per_client, c);
+    for (auto& t : threads) t.join();
+  };
+  run_clients(32, 4);  // warm-up: 128 requests
+  const size_t warm = resident_kb();
+  run_clients(32, 28);  // 896 more: 1024 in all
+  const size_t after = resident_kb();
+  REQUIRE(wrong.load() == 0);
+  REQUIRE(ok.load() + rejected.load() == 32 * 32);
+  REQUIRE(rejected.load() == 32 * 32 / 4);
+  INFO("RSS after warm-up " << warm << " kB, after load " << after << " kB");
+  REQUIRE(after < warm * 1.10);
+}

@@ -1,0 +1,79 @@
+// apr serve: the OpenAI-compatible HTTP server over one or more models.
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apr/serve.hpp"
+#include "cli.hpp"
+#include "model_support.hpp"
+
+namespace apr::cli {
+namespace {
+serve::Server* running_server = nullptr;
+extern "C" void stop_server(int) {
+  if (running_server != nullptr) running_server->stop();
+}
+}  // namespace
+
+void register_serve_commands(CLI::App& app, Registry& registry) {
+  struct ServeFlags {
+    std::vector<std::string> models;
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string api_key;
+    size_t workers = 1;
+    size_t context = 4096;
+    double timeout = 300.0;
+    size_t threads = 0;
+  };
+  auto flags = std::make_shared<ServeFlags>();
+  auto* serve = app.add_subcommand("serve", "Serve models over HTTP (OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/models, /metrics)");
+  serve->add_option("models", flags->models, "model files or folders (id = file stem)")->required();
+  serve->add_option("--host", flags->host, "address to bind (default 127.0.0.1)");
+  serve->add_option("--port", flags->port, "port (0 = any free port, printed on stderr)");
+  serve->add_option("--api-key", flags->api_key, "require 'Authorization: Bearer KEY'");
+  serve->add_option("--workers", flags->workers, "model workers (concurrent generations)");
+  serve->add_option("--context", flags->context, "most prompt + completion tokens per request");
+  serve->add_option("--timeout", flags->timeout, "seconds a generation may run before it is cancelled");
+  serve->add_option("-t,--threads", flags->threads, "compute threads (default: all cores)");
+  registry.add(serve, [flags] {
+    std::vector<serve::ServedModel> served;
+    std::unique_ptr<ThreadPool> owned;
+    for (const auto& path : flags->models) {
+      ModelFlags model_flags;
+      model_flags.model = path;
+      model_flags.threads = flags->threads;
+      auto loaded = load_model(model_flags, owned);
+      if (!loaded) return report(loaded.error());
+      auto tokenizer = tokenizer_for(*loaded, "");
+      if (!tokenizer) return report(tokenizer.error());
+      auto chat = chat_template_for(*loaded);
+      if (!chat) return report(chat.error());
+      std::filesystem::path p(path);
+      const std::string id = (std::filesystem::is_directory(p) ? p.filename() : p.stem()).string();
+      auto stops = stop_ids_for(*loaded, &*tokenizer);
+      served.push_back({id, std::shared_ptr<const models::LanguageModel>(std::move(loaded->model)), std::move(tokenizer).value(),
+                        std::move(chat).value(), stops, loaded->config});
+      fmt::print(stderr, "serving {} as '{}'\n", path, id);
+    }
+    serve::ServerOptions options;
+    options.api_key = flags->api_key;
+    options.workers = flags->workers;
+    options.max_context = flags->context;
+    options.max_request_seconds = flags->timeout;
+    serve::Server server(std::move(served), options);
+    const int port = flags->port == 0 ? server.bind_to_any_port(flags->host) : flags->port;
+    running_server = &server;
+    std::signal(SIGINT, stop_server);
+    std::signal(SIGTERM, stop_server);
+    fmt::print(stderr, "listening on http://{}:{}\n", flags->host, port);
+    const bool ok = flags->port == 0 ? server.listen_after_bind() : server.listen(flags->host, port);
+    running_server = nullptr;
+    if (!ok) return report(make_error(ErrorCode::io, "cannot listen on {}:{}", flags->host, port));
+    return int{kOk};
+  });
+}
+
+}  // namespace apr::cli
