@@ -30,6 +30,7 @@
 #include <zlib.h>
 
 #include "apr/core/result.hpp"
+#include "apr/core/utf8.hpp"
 #include "apr/models/whisper.hpp"
 #include "apr/text/tokenizer.hpp"
 #include "apr/text/whisper_tokens.hpp"
@@ -90,12 +91,34 @@ inline double compression_ratio(std::string_view text) {
   return static_cast<double>(text.size()) / static_cast<double>(size);
 }
 
-/// `text` without leading and trailing ASCII white space.
+/// True for the code points Python's str.isspace() accepts (what str.strip() removes).
+constexpr bool is_python_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/// `text` without leading and trailing white space, as Python's str.strip() (ill-formed UTF-8
+/// is never white space).
 inline std::string strip_text(std::string_view text) {
-  const char* spaces = " \t\n\r\f\v";
-  const size_t first = text.find_first_not_of(spaces);
-  if (first == std::string_view::npos) return {};
-  return std::string(text.substr(first, text.find_last_not_of(spaces) - first + 1));
+  size_t begin = 0, end = text.size(), subpart = 0;
+  // the code point at `at` when it is well-formed and ends by `end`
+  const auto space_at = [&](size_t at, size_t length) {
+    if (length == 0 || at + length > end) return false;
+    return is_python_space(next_code_point(text, at));
+  };
+  while (begin < end) {
+    const size_t length = utf8_sequence_length(text.substr(begin, end - begin), subpart);
+    if (!space_at(begin, length)) break;
+    begin += length;
+  }
+  while (end > begin) {
+    size_t start = end - 1;
+    while (start > begin && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80) --start;
+    const size_t length = utf8_sequence_length(text.substr(start, end - start), subpart);
+    if (length != end - start || !space_at(start, length)) break;
+    end = start;
+  }
+  return std::string(text.substr(begin, end - begin));
 }
 
 /// Tokens openai/whisper suppresses for "-1": speaker tags and non-speech annotations
@@ -193,6 +216,22 @@ class WhisperDecoder {
     }
     if (without_timestamps) sequence.push_back(specials_.no_timestamps);
     return sequence;
+  }
+
+  /// Forces `tokens` through the decoder as one sequence from position 0 over the encoded window;
+  /// returns the logits of `rows` (vocab_size floats each) and fills `cross_attention` with every
+  /// layer's cross-attention probabilities, [layer][head][tokens][audio positions].
+  Result<std::vector<float>> force(std::span<const int32_t> tokens, std::span<const size_t> rows, std::vector<float>& cross_attention) {
+    if (tokens.size() > model_->config().max_target_positions) {
+      return make_error(ErrorCode::invalid_argument, "whisper: {} forced tokens exceed the text context of {}", tokens.size(),
+                        model_->config().max_target_positions);
+    }
+    auto& state = state_for(1);
+    state.reset();
+    std::vector<float> logits(rows.size() * model_->config().vocab_size);
+    auto status = model_->decode(state, *audio_, tokens, 1, logits, {.logit_rows = rows, .cross_attention = &cross_attention});
+    if (!status) return std::move(status).error();
+    return logits;
   }
 
   /// Decodes the encoded window with `options`.
