@@ -5,3 +5,9 @@
 
 #include "apr/core.hpp"
 #include "apr/simd.hpp"
+#include "apr/nn.hpp"
+#include "apr/text.hpp"
+#include "apr/format.hpp"
+#include "apr/models.hpp"
+#include "apr/runtime.hpp"
+#include "apr/eval.hpp"

@@ -126,7 +126,7 @@ inline Result<GoldenReport> run_golden_suite(const models::LanguageModel& model,
     auto prompt = encode(golden);
     if (!prompt) return std::move(prompt).error();
     const std::regex expected(golden.expect);
-    GoldenCaseResult result{golden.name};
+    GoldenCaseResult result{golden.name, 0, 0, {}, {}};
     for (size_t run = 0; run < suite.runs; ++run) {
       runtime::GenerationOptions options;
       options.max_tokens = golden.max_tokens;

@@ -75,7 +75,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
   std::string architecture = text_field("architecture");
   if (architecture.empty()) architecture = text_field("model_type");
   const DType dtype = options.weight_dtype.value_or(dominant_matrix_dtype(*file));
-  LoadedModel loaded{nullptr, config, std::move(source), std::move(directory), dtype};
+  LoadedModel loaded{nullptr, config, std::move(source), std::move(directory), dtype, {}, {}};
   if (architecture == "qwen2") {
     auto parsed = config.contains("num_hidden_layers") ? Qwen2Config::from_hf_json(config) : Qwen2Config::from_apr_metadata(config);
     if (!parsed) return std::move(parsed).error().with_context(loaded.source);

@@ -1,0 +1,10 @@
+/// @file eval.hpp
+/// @brief Quality gates: logit metrics, perplexity, precision gates, golden suites, statistics, Pareto reports (apr::eval).
+#pragma once
+
+#include "apr/eval/golden.hpp"
+#include "apr/eval/logit_metrics.hpp"
+#include "apr/eval/pareto.hpp"
+#include "apr/eval/perplexity.hpp"
+#include "apr/eval/precision_gate.hpp"
+#include "apr/eval/statistics.hpp"

@@ -1,0 +1,15 @@
+/// @file format.hpp
+/// @brief Model files: APR v2/v1, SafeTensors, format detection, conversion (apr::format).
+#pragma once
+
+#include "apr/format/apr_layout.hpp"
+#include "apr/format/apr_reader.hpp"
+#include "apr/format/apr_writer.hpp"
+#include "apr/format/convert.hpp"
+#include "apr/format/crc32.hpp"
+#include "apr/format/detect.hpp"
+#include "apr/format/memory_tensor_file.hpp"
+#include "apr/format/safetensors.hpp"
+#include "apr/format/safetensors_writer.hpp"
+#include "apr/format/tensor_file.hpp"
+#include "apr/format/tensor_values.hpp"

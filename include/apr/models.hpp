@@ -1,0 +1,14 @@
+/// @file models.hpp
+/// @brief Model architectures and loaders: Qwen2, Whisper, configs, synthetic weights (apr::models).
+#pragma once
+
+#include "apr/models/apr_metadata.hpp"
+#include "apr/models/language_model.hpp"
+#include "apr/models/load.hpp"
+#include "apr/models/load_whisper.hpp"
+#include "apr/models/qwen2.hpp"
+#include "apr/models/qwen2_config.hpp"
+#include "apr/models/synth.hpp"
+#include "apr/models/weight_store.hpp"
+#include "apr/models/whisper.hpp"
+#include "apr/models/whisper_config.hpp"

@@ -1,0 +1,10 @@
+/// @file runtime.hpp
+/// @brief Generation and decoding: sampler, generator, Whisper decoding, transcription and writers (apr::runtime).
+#pragma once
+
+#include "apr/runtime/generator.hpp"
+#include "apr/runtime/sampler.hpp"
+#include "apr/runtime/transcript_writer.hpp"
+#include "apr/runtime/whisper_alignment.hpp"
+#include "apr/runtime/whisper_decode.hpp"
+#include "apr/runtime/whisper_transcribe.hpp"
