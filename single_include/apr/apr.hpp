@@ -3196,7 +3196,8 @@ class BpeModel {
 /// UTF + UCP mode, JIT-compiled), keeping both the matches and the gaps between them.
 
 #ifndef PCRE2_CODE_UNIT_WIDTH
-#define PCRE2_CODE_UNIT_WIDTH 8  // pcre2.h requires it: apr uses the 8-bit (UTF-8) library
+/// pcre2.h requires it: apr uses the 8-bit (UTF-8) library.
+#define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 #include <pcre2.h>
 
@@ -3215,7 +3216,7 @@ inline constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p
 /// A compiled split pattern; thread-safe (each call uses its own match data).
 class RegexSplitter {
  public:
-  /// Compiles `pattern` (PCRE2 syntax with \p{..} classes); errors name the offset.
+  /// Compiles `pattern` (PCRE2 syntax with `\p{..}` classes); errors name the offset.
   static Result<RegexSplitter> compile(std::string_view pattern) {
     int error = 0;
     PCRE2_SIZE offset = 0;
@@ -4183,7 +4184,7 @@ class ByteSink {
 /// without commit, the temporary file is removed.
 class AtomicFile {
  public:
-  /// Creates `path`.tmp.<pid> next to `path`.
+  /// Creates `path.tmp.PID` next to `path` (PID: this process id).
   static Result<std::unique_ptr<AtomicFile>> create(const std::string& path) {
     const std::string temporary = fmt::format("{}.tmp.{}", path, ::getpid());
     std::FILE* file = std::fopen(temporary.c_str(), "wb");
@@ -5288,6 +5289,7 @@ class Qwen2 final : public LanguageModel {
   [[nodiscard]] std::string_view architecture() const noexcept override { return "qwen2"; }
   [[nodiscard]] size_t vocab_size() const noexcept override { return config_.vocab_size; }
   [[nodiscard]] size_t max_context() const noexcept override { return config_.max_position_embeddings; }
+  /// The dims.
   [[nodiscard]] const Qwen2Config& config() const noexcept { return config_; }
   [[nodiscard]] nlohmann::json describe() const override {
     return {{"architecture", "qwen2"}, {"weight_dtype", std::string(to_string(W::dtype))},

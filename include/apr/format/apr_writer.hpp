@@ -57,7 +57,7 @@ class ByteSink {
 /// without commit, the temporary file is removed.
 class AtomicFile {
  public:
-  /// Creates `path`.tmp.<pid> next to `path`.
+  /// Creates `path.tmp.PID` next to `path` (PID: this process id).
   static Result<std::unique_ptr<AtomicFile>> create(const std::string& path) {
     const std::string temporary = fmt::format("{}.tmp.{}", path, ::getpid());
     std::FILE* file = std::fopen(temporary.c_str(), "wb");

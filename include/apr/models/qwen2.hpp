@@ -119,6 +119,7 @@ class Qwen2 final : public LanguageModel {
   [[nodiscard]] std::string_view architecture() const noexcept override { return "qwen2"; }
   [[nodiscard]] size_t vocab_size() const noexcept override { return config_.vocab_size; }
   [[nodiscard]] size_t max_context() const noexcept override { return config_.max_position_embeddings; }
+  /// The dims.
   [[nodiscard]] const Qwen2Config& config() const noexcept { return config_; }
   [[nodiscard]] nlohmann::json describe() const override {
     return {{"architecture", "qwen2"}, {"weight_dtype", std::string(to_string(W::dtype))},

@@ -4,7 +4,8 @@
 #pragma once
 
 #ifndef PCRE2_CODE_UNIT_WIDTH
-#define PCRE2_CODE_UNIT_WIDTH 8  // pcre2.h requires it: apr uses the 8-bit (UTF-8) library
+/// pcre2.h requires it: apr uses the 8-bit (UTF-8) library.
+#define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 #include <pcre2.h>
 
@@ -29,7 +30,7 @@ inline constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p
 /// A compiled split pattern; thread-safe (each call uses its own match data).
 class RegexSplitter {
  public:
-  /// Compiles `pattern` (PCRE2 syntax with \p{..} classes); errors name the offset.
+  /// Compiles `pattern` (PCRE2 syntax with `\p{..}` classes); errors name the offset.
   static Result<RegexSplitter> compile(std::string_view pattern) {
     int error = 0;
     PCRE2_SIZE offset = 0;
