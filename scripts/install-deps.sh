@@ -11,11 +11,27 @@ packages=(
   doxygen graphviz clang libclang-rt-14-dev
 )
 
+# Node.js + npm run the official openai client in the server tests (any Debian-packaged node works).
+command -v npm >/dev/null || packages+=(nodejs npm)
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# npm packages of the tests, from the committed lockfile (installed once, not at test time).
+npm_install() {
+  local dir=$root/tests/serve/openai_client
+  if [ ! -d "$dir/node_modules/openai" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/serve/openai_client" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_install
+  exit 0
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -26,3 +42,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_install
