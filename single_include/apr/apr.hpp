@@ -6631,6 +6631,90 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const 
   return file;
 }
 
+/// Dims of the released Whisper models by name ("tiny", "base", "small", "medium", "large-v3").
+inline Result<WhisperConfig> whisper_dims(std::string_view name) {
+  struct Dims {
+    std::string_view name;
+    size_t d_model, layers, heads, mel_bins, vocab;
+  };
+  constexpr Dims kDims[] = {{"tiny", 384, 4, 6, 80, 51865},     {"base", 512, 6, 8, 80, 51865},
+                            {"small", 768, 12, 12, 80, 51865},  {"medium", 1024, 24, 16, 80, 51865},
+                            {"large-v3", 1280, 32, 20, 128, 51866}};
+  for (const Dims& d : kDims) {
+    if (d.name != name) continue;
+    WhisperConfig c;
+    c.d_model = d.d_model;
+    c.encoder_layers = c.decoder_layers = d.layers;
+    c.encoder_attention_heads = c.decoder_attention_heads = d.heads;
+    c.encoder_ffn_dim = c.decoder_ffn_dim = 4 * d.d_model;
+    c.num_mel_bins = d.mel_bins;
+    c.vocab_size = d.vocab;
+    return c;
+  }
+  return make_error(ErrorCode::invalid_argument, "unknown Whisper size '{}' (expected tiny, base, small, medium or large-v3)", name);
+}
+
+/// A Whisper model of `config` with random weights stored in F16 (as released checkpoints are),
+/// Hugging Face names; a model loads them into any weight dtype.
+inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(const WhisperConfig& config, uint64_t seed) {
+  auto valid = config.validate();
+  if (!valid) return std::move(valid).error();
+  auto file = std::make_shared<format::MemoryTensorFile>("<synthetic whisper>");
+  std::mt19937_64 rng(seed);
+  const size_t d = config.d_model;
+  const float matrix_std = 1.0f / std::sqrt(static_cast<float>(d));
+  auto add = [&](const std::string& name, const Shape& shape, float stddev, float mean = 0.0f) {
+    return add_random_tensor(*file, name, shape, DType::f16, rng, stddev, mean);
+  };
+  auto add_norm = [&](const std::string& name) {
+    auto status = add(name + ".weight", Shape{d}, 0.05f, 1.0f);
+    return status ? add(name + ".bias", Shape{d}, 0.05f) : status;
+  };
+  auto add_linear = [&](const std::string& name, size_t rows, size_t cols, bool bias) {
+    auto status = add(name + ".weight", Shape{rows, cols}, 1.0f / std::sqrt(static_cast<float>(cols)));
+    return status && bias ? add(name + ".bias", Shape{rows}, 0.02f) : status;
+  };
+  auto add_attention = [&](const std::string& prefix) {
+    Result<void> status = add_linear(prefix + ".q_proj", d, d, true);
+    if (status) status = add_linear(prefix + ".k_proj", d, d, false);
+    if (status) status = add_linear(prefix + ".v_proj", d, d, true);
+    if (status) status = add_linear(prefix + ".out_proj", d, d, true);
+    return status;
+  };
+  Result<void> status = add("model.encoder.conv1.weight", Shape{d, config.num_mel_bins, 3}, matrix_std);
+  if (status) status = add("model.encoder.conv1.bias", Shape{d}, 0.02f);
+  if (status) status = add("model.encoder.conv2.weight", Shape{d, d, 3}, matrix_std / std::sqrt(3.0f));
+  if (status) status = add("model.encoder.conv2.bias", Shape{d}, 0.02f);
+  if (status) status = add("model.encoder.embed_positions.weight", Shape{config.max_source_positions, d}, 0.5f);
+  if (status) status = add("model.decoder.embed_tokens.weight", Shape{config.vocab_size, d}, 0.5f);
+  if (status) status = add("model.decoder.embed_positions.weight", Shape{config.max_target_positions, d}, 0.1f);
+  for (const char* stack : {"encoder", "decoder"}) {
+    const bool decoder = std::string_view(stack) == "decoder";
+    const size_t layers = decoder ? config.decoder_layers : config.encoder_layers;
+    const size_t ffn = decoder ? config.decoder_ffn_dim : config.encoder_ffn_dim;
+    for (size_t l = 0; l < layers && status; ++l) {
+      const std::string p = fmt::format("model.{}.layers.{}.", stack, l);
+      status = add_attention(p + "self_attn");
+      if (status) status = add_norm(p + "self_attn_layer_norm");
+      if (status && decoder) status = add_attention(p + "encoder_attn");
+      if (status && decoder) status = add_norm(p + "encoder_attn_layer_norm");
+      if (status) status = add_linear(p + "fc1", ffn, d, true);
+      if (status) status = add_linear(p + "fc2", d, ffn, true);
+      if (status) status = add_norm(p + "final_layer_norm");
+    }
+    if (status) status = add_norm(fmt::format("model.{}.layer_norm", stack));
+  }
+  if (!status) return std::move(status).error();
+  file->mutable_metadata() = {{"model_type", "whisper"}, {"architecture", "whisper"}, {"d_model", d},
+                              {"encoder_layers", config.encoder_layers}, {"decoder_layers", config.decoder_layers},
+                              {"encoder_attention_heads", config.encoder_attention_heads},
+                              {"decoder_attention_heads", config.decoder_attention_heads}, {"encoder_ffn_dim", config.encoder_ffn_dim},
+                              {"decoder_ffn_dim", config.decoder_ffn_dim}, {"num_mel_bins", config.num_mel_bins},
+                              {"vocab_size", config.vocab_size}, {"max_source_positions", config.max_source_positions},
+                              {"max_target_positions", config.max_target_positions}};
+  return file;
+}
+
 }  // namespace apr::models
 
 

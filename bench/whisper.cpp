@@ -1,0 +1,127 @@
+// bench/whisper: encoder milliseconds per 30 s window and decoder milliseconds per token of
+// Whisper<W> at the released dims (random F16 weights from synthesize_whisper, loaded into each
+// weight dtype), medians of several runs. Prints JSON.
+// usage: bench_whisper [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2]
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "apr/models/load_whisper.hpp"
+#include "apr/models/synth.hpp"
+#include "bench_support.hpp"
+
+using namespace apr;
+using nlohmann::json;
+
+namespace {
+
+/// Seed of the synthetic weights (bench/peers/whisper.sh exports the same ones).
+constexpr uint64_t kWhisperWeightSeed = 20261124;
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+json bench_model(const models::WhisperModel& model, int runs, size_t tokens) {
+  const auto& config = model.config();
+  std::vector<float> mel(config.num_mel_bins * config.input_frames());
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (float& v : mel) v = value(rng);
+  auto audio = model.new_audio();
+  const double encode_s = bench::median_seconds([&] { (void)model.encode(mel, *audio); }, runs);
+
+  // decoder: the 4-token SOT prompt, then `tokens` single-token steps (argmax fed back)
+  auto state = model.new_decoder_state(1);
+  std::vector<float> logits(config.vocab_size);
+  const std::vector<int32_t> prompt{50258, 50259, 50359, 50363};
+  const double decode_s = bench::median_seconds(
+      [&] {
+        state->reset();
+        (void)model.decode(*state, *audio, prompt, 1, logits);
+        for (size_t t = 0; t < tokens; ++t) {
+          const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end() - 1501) - logits.begin());
+          (void)model.decode(*state, *audio, std::span(&next, 1), 1, logits);
+        }
+      },
+      runs);
+  // the prompt pass alone, to take it out of the per-token figure
+  const double prompt_s = bench::median_seconds(
+      [&] {
+        state->reset();
+        (void)model.decode(*state, *audio, prompt, 1, logits);
+      },
+      runs);
+  return {{"encode_ms", encode_s * 1e3}, {"decode_ms_per_token", (decode_s - prompt_s) * 1e3 / static_cast<double>(tokens)},
+          {"prompt_ms", prompt_s * 1e3}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> sizes{"tiny", "base"}, dtypes{"f32", "f16", "q8_0"};
+  int runs = 5;
+  size_t tokens = 32, threads = 2;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--sizes") sizes = split(value);
+    else if (flag == "--dtypes") dtypes = split(value);
+    else if (flag == "--runs") runs = std::stoi(value);
+    else if (flag == "--tokens") tokens = std::stoul(value);
+    else if (flag == "--threads") threads = std::stoul(value);
+    else {
+      fmt::print(stderr, "usage: {} [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2]\n", argv[0]);
+      return 2;
+    }
+  }
+  ThreadPool pool(threads);
+  json report = {{"model", "whisper dims, random weights"}, {"threads", threads}, {"runs", runs}, {"results", json::array()}};
+  for (const auto& size : sizes) {
+    auto config = models::whisper_dims(size);
+    if (!config) {
+      fmt::print(stderr, "{}\n", config.error().message);
+      return 2;
+    }
+    auto file = models::synthesize_whisper(*config, kWhisperWeightSeed);
+    if (!file) {
+      fmt::print(stderr, "{}\n", file.error().message);
+      return 1;
+    }
+    for (const auto& name : dtypes) {
+      const auto dtype = parse_dtype(name);
+      if (!dtype || !is_weight_dtype(*dtype)) {
+        fmt::print(stderr, "unknown dtype {}\n", name);
+        return 2;
+      }
+      auto model = models::make_whisper(*file, *config, *dtype, {.pool = &pool});
+      if (!model) {
+        fmt::print(stderr, "{}\n", model.error().message);
+        return 1;
+      }
+      json result = bench_model(**model, runs, tokens);
+      result["size"] = size;
+      result["dtype"] = name;
+      fmt::print(stderr, "{}\n", result.dump());
+      report["results"].push_back(std::move(result));
+    }
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  report["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  std::puts(report.dump(1).c_str());
+  return 0;
+}
