@@ -1,7 +1,8 @@
 // bench/whisper: encoder milliseconds per 30 s window and decoder milliseconds per token of
 // Whisper<W> at the released dims (random F16 weights from synthesize_whisper, loaded into each
 // weight dtype), medians of several runs. Prints JSON.
-// usage: bench_whisper [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2]
+// usage: bench_whisper [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16]
+// The KV storage defaults to f16, as whisper.cpp's does.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sizes{"tiny", "base"}, dtypes{"f32", "f16", "q8_0"};
   int runs = 5;
   size_t tokens = 32, threads = 2;
+  DType kv_dtype = DType::f16;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--sizes") sizes = split(value);
@@ -83,13 +85,16 @@ int main(int argc, char** argv) {
     else if (flag == "--runs") runs = std::stoi(value);
     else if (flag == "--tokens") tokens = std::stoul(value);
     else if (flag == "--threads") threads = std::stoul(value);
+    else if (flag == "--kv-dtype" && (value == "f32" || value == "f16")) kv_dtype = value == "f16" ? DType::f16 : DType::f32;
     else {
-      fmt::print(stderr, "usage: {} [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16|f32]\n",
+                 argv[0]);
       return 2;
     }
   }
   ThreadPool pool(threads);
-  json report = {{"model", "whisper dims, random weights"}, {"threads", threads}, {"runs", runs}, {"results", json::array()}};
+  json report = {{"model", "whisper dims, random weights"}, {"threads", threads}, {"runs", runs},
+                 {"kv_dtype", std::string(to_string(kv_dtype))}, {"results", json::array()}};
   for (const auto& size : sizes) {
     auto config = models::whisper_dims(size);
     if (!config) {
@@ -107,7 +112,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "unknown dtype {}\n", name);
         return 2;
       }
-      auto model = models::make_whisper(*file, *config, *dtype, {.pool = &pool});
+      auto model = models::make_whisper(*file, *config, *dtype, {.pool = &pool, .kv_dtype = kv_dtype});
       if (!model) {
         fmt::print(stderr, "{}\n", model.error().message);
         return 1;

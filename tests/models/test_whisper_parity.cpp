@@ -109,3 +109,24 @@ TEST_CASE("whisper refuses bad input with clear errors", "[whisper]") {
   std::vector<float> many(model.config().vocab_size);
   CHECK_FALSE(model.decode(*state, *audio, too_long, 1, many));
 }
+
+TEST_CASE("f16 key/value storage stays close to the reference and halves what a step reads", "[whisper][parity]") {
+  // f16 self-attention cache and cross-attention keys/values (whisper.cpp's default): prompt
+  // logits within 2e-3 of openai/whisper's (values of order 1; f16 has 11 significant bits)
+  auto loaded = models::load_whisper(test::fixture("whisper/whisper-micro"), DType::f32, {.kv_dtype = DType::f16});
+  REQUIRE(loaded);
+  const models::WhisperModel& model = *loaded->model;
+  auto audio = model.new_audio();
+  REQUIRE(audio->cross(0).storage() == DType::f16);
+  auto state = model.new_decoder_state(1);
+  auto refs = format::SafeTensorsFile::open(test::fixture("whisper/refs/b_sentence.safetensors"));
+  REQUIRE(refs);
+  REQUIRE(model.encode(tensor_values(**refs, "log_mel"), *audio));
+  const std::vector<int32_t> prompt{50258, 50259, 50359, 50363};
+  const std::vector<size_t> rows{0, 1, 2, 3};
+  std::vector<float> logits(4 * model.config().vocab_size);
+  REQUIRE(model.decode(*state, *audio, prompt, 1, logits, {.logit_rows = rows}));
+  const float difference = max_abs_difference(logits, tensor_values(**refs, "logits_prompt"));
+  CHECK(difference < 2e-3f);
+  CHECK(difference > 0.0f);  // the storage really changed
+}

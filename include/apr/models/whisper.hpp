@@ -40,7 +40,7 @@ namespace apr::models {
 /// How a Whisper model is loaded and run.
 struct WhisperOptions {
   ThreadPool* pool = nullptr;   ///< threads to run on (null: ThreadPool::global())
-  DType kv_dtype = DType::f32;  ///< decoder self-attention cache storage: f32 or f16
+  DType kv_dtype = DType::f32;  ///< storage of the decoder's self-attention cache and cross-attention keys/values: f32 or f16
 };
 
 /// One encoded 30 s window: the encoder output, the cross-attention keys and values of every
@@ -59,7 +59,7 @@ class WhisperAudio {
  private:
   template <WeightDtype W>
   friend class Whisper;
-  WhisperAudio(const WhisperConfig& c, size_t threads)
+  WhisperAudio(const WhisperConfig& c, size_t threads, DType kv_dtype)
       : positions_(c.max_source_positions), features_(c.max_source_positions * c.d_model),
         conv1_out_(c.input_frames() * c.d_model),
         columns_(std::max(c.input_frames() * c.num_mel_bins, c.max_source_positions * c.d_model) * 3),
@@ -68,7 +68,7 @@ class WhisperAudio {
         hidden_(std::max(positions_ * c.encoder_ffn_dim, c.input_frames() * c.num_mel_bins)),
         self_(c.encoder_attention_heads, c.encoder_head_dim(), positions_),
         scratch_(threads, positions_, c.encoder_head_dim()) {
-    for (size_t l = 0; l < c.decoder_layers; ++l) cross_.emplace_back(c.decoder_attention_heads, c.decoder_head_dim(), positions_);
+    for (size_t l = 0; l < c.decoder_layers; ++l) cross_.emplace_back(c.decoder_attention_heads, c.decoder_head_dim(), positions_, kv_dtype);
   }
 
   size_t positions_;
@@ -206,7 +206,7 @@ class Whisper final : public WhisperModel {
   [[nodiscard]] const WhisperConfig& config() const noexcept override { return config_; }
   [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
   [[nodiscard]] std::unique_ptr<WhisperAudio> new_audio() const override {
-    return std::unique_ptr<WhisperAudio>(new WhisperAudio(config_, pool().size()));
+    return std::unique_ptr<WhisperAudio>(new WhisperAudio(config_, pool().size(), options_.kv_dtype));
   }
   [[nodiscard]] std::unique_ptr<WhisperDecoderState> new_decoder_state(size_t sequences) const override {
     return std::unique_ptr<WhisperDecoderState>(new WhisperDecoderState(config_, std::max<size_t>(sequences, 1), options_.kv_dtype, pool().size()));

@@ -16,21 +16,23 @@
 
 #include "apr/core/aligned_buffer.hpp"
 #include "apr/core/dtype.hpp"
+#include "apr/core/half.hpp"
 #include "apr/core/thread_pool.hpp"
 #include "apr/simd/gemm.hpp"
 #include "apr/simd/softmax.hpp"
 
 namespace apr::nn {
 
-/// Keys and values of one attention input, laid out per head for the two products.
+/// Keys and values of one attention input, laid out per head for the two products, stored as
+/// f32 or f16 (half the bytes a decoder step reads from the encoder output).
 class FullAttentionKv {
  public:
   /// An empty set of keys and values.
   FullAttentionKv() = default;
-  /// Room for `max_length` positions of `n_heads` heads of `head_dim` values.
-  FullAttentionKv(size_t n_heads, size_t head_dim, size_t max_length)
-      : n_heads_(n_heads), head_dim_(head_dim), max_length_(max_length),
-        keys_(n_heads * head_dim * max_length), values_t_(n_heads * head_dim * max_length) {}
+  /// Room for `max_length` positions of `n_heads` heads of `head_dim` values, stored as `storage` (f32 or f16).
+  FullAttentionKv(size_t n_heads, size_t head_dim, size_t max_length, DType storage = DType::f32)
+      : n_heads_(n_heads), head_dim_(head_dim), max_length_(max_length), storage_(storage == DType::f16 ? DType::f16 : DType::f32),
+        keys_(n_heads * head_dim * max_length * value_bytes()), values_t_(n_heads * head_dim * max_length * value_bytes()) {}
 
   /// Takes `length` rows of keys and values, each [n_heads × head_dim] (the projections' output layout).
   void assign(const float* keys, const float* values, size_t length, ThreadPool& pool) {
@@ -38,22 +40,35 @@ class FullAttentionKv {
     const size_t width = n_heads_ * head_dim_;
     pool.parallel_for(n_heads_, [&](size_t begin, size_t end) {
       for (size_t h = begin; h < end; ++h) {
-        float* k = keys_.data() + h * head_dim_ * max_length_;
-        float* v = values_t_.data() + h * head_dim_ * max_length_;
         for (size_t j = 0; j < length_; ++j) {
           const float* key_row = keys + j * width + h * head_dim_;
           const float* value_row = values + j * width + h * head_dim_;
-          std::copy(key_row, key_row + head_dim_, k + j * head_dim_);
-          for (size_t d = 0; d < head_dim_; ++d) v[d * length_ + j] = value_row[d];
+          if (storage_ == DType::f16) {
+            fp32_to_fp16_row(key_row, keys_of<F16>(h) + j * head_dim_, head_dim_);
+            uint16_t* v = values_of<F16>(h);
+            for (size_t d = 0; d < head_dim_; ++d) v[d * length_ + j] = fp32_to_fp16(value_row[d]);
+          } else {
+            std::copy(key_row, key_row + head_dim_, keys_of<F32>(h) + j * head_dim_);
+            float* v = values_of<F32>(h);
+            for (size_t d = 0; d < head_dim_; ++d) v[d * length_ + j] = value_row[d];
+          }
         }
       }
     });
   }
 
-  /// Keys of head `h`: [length][head_dim].
-  [[nodiscard]] const float* keys(size_t h) const noexcept { return keys_.data() + h * head_dim_ * max_length_; }
-  /// Values of head `h`, transposed: [head_dim][length].
-  [[nodiscard]] const float* values_transposed(size_t h) const noexcept { return values_t_.data() + h * head_dim_ * max_length_; }
+  /// Keys of head `h` as blocks of `S` (the storage dtype): [length][head_dim].
+  template <WeightDtype S>
+  [[nodiscard]] const typename S::Block* keys(size_t h) const noexcept {
+    return reinterpret_cast<const typename S::Block*>(keys_.data()) + h * head_dim_ * max_length_;
+  }
+  /// Values of head `h` as blocks of `S`, transposed: [head_dim][length].
+  template <WeightDtype S>
+  [[nodiscard]] const typename S::Block* values_transposed(size_t h) const noexcept {
+    return reinterpret_cast<const typename S::Block*>(values_t_.data()) + h * head_dim_ * max_length_;
+  }
+  /// Storage dtype: f32 or f16.
+  [[nodiscard]] DType storage() const noexcept { return storage_; }
   /// Positions held.
   [[nodiscard]] size_t length() const noexcept { return length_; }
   /// Heads.
@@ -62,12 +77,23 @@ class FullAttentionKv {
   [[nodiscard]] size_t head_dim() const noexcept { return head_dim_; }
 
  private:
+  [[nodiscard]] size_t value_bytes() const noexcept { return storage_ == DType::f16 ? 2 : 4; }
+  template <WeightDtype S>
+  typename S::Block* keys_of(size_t h) noexcept {
+    return reinterpret_cast<typename S::Block*>(keys_.data()) + h * head_dim_ * max_length_;
+  }
+  template <WeightDtype S>
+  typename S::Block* values_of(size_t h) noexcept {
+    return reinterpret_cast<typename S::Block*>(values_t_.data()) + h * head_dim_ * max_length_;
+  }
+
   size_t n_heads_ = 0;
   size_t head_dim_ = 0;
   size_t max_length_ = 0;
   size_t length_ = 0;
-  AlignedArray<float> keys_;
-  AlignedArray<float> values_t_;
+  DType storage_ = DType::f32;
+  AlignedArray<std::byte> keys_;
+  AlignedArray<std::byte> values_t_;
 };
 
 /// Per-thread scratch for attend_full: a block of queries, their scores and their outputs.
@@ -124,12 +150,20 @@ inline void attend_full(const float* q, size_t n, const FullAttentionKv& kv, flo
         for (size_t d = 0; d < head_dim; ++d) queries[r * head_dim + d] = source[d] * scale;
       }
       // nested inside this job, the products run on this thread only
-      simd::gemm<F32>(kv.keys(h), queries, scores, length, head_dim, rows, pool);
+      if (kv.storage() == DType::f16) {
+        simd::gemm<F16>(kv.keys<F16>(h), queries, scores, length, head_dim, rows, pool);
+      } else {
+        simd::gemm<F32>(kv.keys<F32>(h), queries, scores, length, head_dim, rows, pool);
+      }
       for (size_t r = 0; r < rows; ++r) {
         simd::softmax(scores + r * length, length);
         if (weights != nullptr) std::copy_n(scores + r * length, length, weights + (h * n + row0 + r) * length);
       }
-      simd::gemm<F32>(kv.values_transposed(h), scores, outputs, head_dim, length, rows, pool);
+      if (kv.storage() == DType::f16) {
+        simd::gemm<F16>(kv.values_transposed<F16>(h), scores, outputs, head_dim, length, rows, pool);
+      } else {
+        simd::gemm<F32>(kv.values_transposed<F32>(h), scores, outputs, head_dim, length, rows, pool);
+      }
       for (size_t r = 0; r < rows; ++r) std::copy_n(outputs + r * head_dim, head_dim, out + (row0 + r) * width + h * head_dim);
     }
   });
