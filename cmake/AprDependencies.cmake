@@ -11,7 +11,7 @@ pkg_check_modules(zstd REQUIRED IMPORTED_TARGET GLOBAL libzstd)
 pkg_check_modules(lz4 REQUIRED IMPORTED_TARGET GLOBAL liblz4)
 pkg_check_modules(pcre2 REQUIRED IMPORTED_TARGET GLOBAL libpcre2-8)
 pkg_check_modules(utf8proc REQUIRED IMPORTED_TARGET GLOBAL libutf8proc)
-pkg_check_modules(fftw3f REQUIRED IMPORTED_TARGET GLOBAL fftw3f)
+pkg_check_modules(fftw3 REQUIRED IMPORTED_TARGET GLOBAL fftw3)
 # Optional parts, each behind its own header and target.
 pkg_check_modules(sndfile IMPORTED_TARGET GLOBAL sndfile)
 pkg_check_modules(soxr IMPORTED_TARGET GLOBAL soxr)

@@ -24,7 +24,7 @@ class AprConan(ConanFile):
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
     no_copy_source = True
-    default_options = {"fftw/*:precision_single": True}
+    default_options = {"fftw/*:precision_double": True}
 
     def set_version(self):
         cmake = load(self, os.path.join(self.recipe_folder, "..", "CMakeLists.txt"))

@@ -7,7 +7,7 @@ source=$1 work=$2 seconds=$3 fixtures=$4
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=$(basename "$source" .cpp)
 mkdir -p "$work/$name.corpus"
-libs=$(pkg-config --cflags --libs fmt libzstd liblz4 zlib libpcre2-8 libutf8proc fftw3f libsodium)
+libs=$(pkg-config --cflags --libs fmt libzstd liblz4 zlib libpcre2-8 libutf8proc fftw3 libsodium)
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root/include" -I"$root/tests" "$source" -o "$work/$name" $libs -lpthread
 seeds=$(sed -n 's|^// seeds: ||p' "$source" | head -n 1)

@@ -1,0 +1,114 @@
+// Audio loading: every fixture WAV variant (16 kHz s16, 44.1 kHz stereo, IEEE float), mixing
+// down, resampling with the duration kept within one sample, and the errors for missing,
+// empty, non-finite and truncated input.
+#include <catch2/catch.hpp>
+
+#include <sndfile.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "apr/audio/audio_file.hpp"
+#include "test_support.hpp"
+
+using namespace apr;
+
+namespace {
+
+/// Writes `samples` (interleaved) as a float WAV.
+void write_wav(const std::string& path, const std::vector<float>& samples, int channels, int rate) {
+  SF_INFO info{};
+  info.channels = channels;
+  info.samplerate = rate;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+  REQUIRE(file != nullptr);
+  sf_writef_float(file, samples.data(), static_cast<sf_count_t>(samples.size() / static_cast<size_t>(channels)));
+  sf_close(file);
+}
+
+}  // namespace
+
+TEST_CASE("fixture WAVs load as 16 kHz mono", "[audio]") {
+  auto hello = audio::read_audio(test::fixture("whisper/audio/a_hello.wav"));
+  REQUIRE(hello);
+  CHECK(hello->source_rate == 16000);
+  CHECK(hello->source_channels == 1);
+  CHECK(hello->samples.size() == 16454);
+
+  auto stereo = audio::read_audio(test::fixture("whisper/audio/c_sentence_44k_stereo.wav"));
+  REQUIRE(stereo);
+  CHECK(stereo->source_rate == 44100);
+  CHECK(stereo->source_channels == 2);
+  SF_INFO info{};
+  SNDFILE* raw = sf_open(test::fixture("whisper/audio/c_sentence_44k_stereo.wav").c_str(), SFM_READ, &info);
+  REQUIRE(raw != nullptr);
+  sf_close(raw);
+  const double expected = static_cast<double>(info.frames) * 16000.0 / 44100.0;
+  CHECK(std::abs(static_cast<double>(stereo->samples.size()) - expected) <= 1.0);  // duration within one sample
+
+  auto as_float = audio::read_audio(test::fixture("whisper/audio/f_sentence_f32.wav"));
+  REQUIRE(as_float);
+  CHECK(as_float->seconds() > 1.0);
+  auto silence = audio::read_audio(test::fixture("whisper/audio/e_silence.wav"));
+  REQUIRE(silence);
+  CHECK(silence->seconds() == Approx(1.0).margin(0.01));
+}
+
+TEST_CASE("mixing down averages channels and resampling keeps a tone's frequency", "[audio]") {
+  std::vector<float> interleaved;
+  for (int i = 0; i < 48000; ++i) {
+    const float tone = 0.5f * std::sin(2.0f * 3.14159265f * 440.0f * static_cast<float>(i) / 48000.0f);
+    interleaved.push_back(tone + 0.25f);
+    interleaved.push_back(tone - 0.25f);
+  }
+  auto mono = audio::prepare_audio(interleaved, 2, 48000, "tone");
+  REQUIRE(mono);
+  REQUIRE(mono->samples.size() == 16000);
+  // 440 Hz at 16 kHz: the sample 1000 steps later has the phase advanced by 440/16 turns
+  double error = 0.0;
+  for (size_t i = 1000; i < 15000; ++i) {
+    const double expected = 0.5 * std::sin(2.0 * 3.14159265358979 * 440.0 * static_cast<double>(i) / 16000.0);
+    error = std::max(error, std::abs(mono->samples[i] - expected));
+  }
+  CHECK(error < 0.01);
+}
+
+TEST_CASE("bad audio gets errors that name the file and the sample", "[audio]") {
+  auto missing = audio::read_audio(test::temp_path("nope.wav"));
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("nope.wav") != std::string::npos);
+
+  const std::string nan_path = test::temp_path("nan.wav");
+  std::vector<float> samples(1000, 0.1f);
+  samples[321] = std::numeric_limits<float>::infinity();
+  write_wav(nan_path, samples, 1, 16000);
+  auto nan = audio::read_audio(nan_path);
+  REQUIRE_FALSE(nan);
+  CHECK(nan.error().message.find("sample 321") != std::string::npos);
+
+  const std::string empty_path = test::temp_path("empty.wav");
+  write_wav(empty_path, {}, 1, 16000);
+  auto empty = audio::read_audio(empty_path);
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().message.find("no audio") != std::string::npos);
+
+  const std::string clip_path = test::temp_path("clip.wav");
+  std::vector<float> loud(1000, 0.2f);
+  for (size_t i = 0; i < 7; ++i) loud[i * 100] = 1.5f;
+  write_wav(clip_path, loud, 1, 16000);
+  auto clipped = audio::read_audio(clip_path);
+  REQUIRE(clipped);
+  CHECK(clipped->clipped == 7);
+
+  const std::string raw_path = test::temp_path("odd.f32");
+  std::ofstream(raw_path, std::ios::binary) << "abcde";
+  auto raw = audio::read_audio(raw_path);
+  REQUIRE_FALSE(raw);
+  CHECK(raw.error().message.find("float32") != std::string::npos);
+
+  const std::string text_path = test::temp_path("text.wav");
+  std::ofstream(text_path) << "RIFF but not really";
+  CHECK_FALSE(audio::read_audio(text_path));
+}
