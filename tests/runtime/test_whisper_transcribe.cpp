@@ -3,13 +3,15 @@
 // (times within 1e-9 s), word timestamps (refs/words.json) with identical words and times
 // within 0.01 s, word probabilities within 1e-3 relative. The log-mel comes from whisper itself
 // (refs/<clip>.safetensors, the first 3000 frames of the padded spectrogram), which covers every
-// window of the short clips.
+// window of the short clips; the 36 s clip runs from its WAV through apr's own log-mel.
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "apr/audio/audio_file.hpp"
+#include "apr/audio/mel.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/models/load_whisper.hpp"
 #include "apr/runtime/whisper_transcribe.hpp"
@@ -144,4 +146,47 @@ TEST_CASE("transcription options are checked", "[whisper][transcribe]") {
   REQUIRE(empty);
   CHECK(empty->segments.empty());
   CHECK(empty->text.empty());
+}
+
+TEST_CASE("long audio (36 s) transcribes window by window as whisper does", "[whisper][transcribe]") {
+  Fixture f;
+  auto audio_file = audio::read_audio(test::fixture("whisper/audio/d_long.wav"));
+  REQUIRE(audio_file);
+  auto front_end = audio::LogMel::create(80);
+  REQUIRE(front_end);
+  auto mel = front_end->compute(audio_file->samples, audio::kWindowSamples, ThreadPool::global());
+  REQUIRE(mel);
+  runtime::WhisperTranscriber transcriber(*f.decoder);
+
+  const auto expected = read_json("decode.json")["d_long"]["transcribe"]["segments"];
+  auto plain = transcriber.transcribe(mel->values, mel->frames, reference_options());
+  REQUIRE(plain);
+  REQUIRE(plain->segments.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("segment " << i);
+    CHECK(plain->segments[i].seek == expected[i]["seek"].get<size_t>());
+    CHECK(plain->segments[i].tokens == expected[i]["tokens"].get<std::vector<int32_t>>());
+    CHECK(plain->segments[i].start == Approx(expected[i]["start"].get<double>()).margin(1e-9));
+    CHECK(plain->segments[i].end == Approx(expected[i]["end"].get<double>()).margin(1e-9));
+    CHECK(plain->segments[i].avg_logprob == Approx(expected[i]["avg_logprob"].get<double>()).epsilon(1e-4));
+  }
+
+  auto options = reference_options();
+  options.word_timestamps = true;
+  auto with_words = transcriber.transcribe(mel->values, mel->frames, options);
+  REQUIRE(with_words);
+  const auto words = read_json("words.json")["clips"]["d_long"];
+  REQUIRE(with_words->segments.size() == words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    INFO("segment " << i);
+    CHECK(with_words->segments[i].tokens == words[i]["tokens"].get<std::vector<int32_t>>());
+    CHECK(with_words->segments[i].start == Approx(words[i]["start"].get<double>()).margin(0.01));
+    CHECK(with_words->segments[i].end == Approx(words[i]["end"].get<double>()).margin(0.01));
+    REQUIRE(with_words->segments[i].words.size() == words[i]["words"].size());
+    for (size_t w = 0; w < words[i]["words"].size(); ++w) {
+      CHECK(with_words->segments[i].words[w].word == words[i]["words"][w]["word"].get<std::string>());
+      CHECK(with_words->segments[i].words[w].start == Approx(words[i]["words"][w]["start"].get<double>()).margin(0.01));
+      CHECK(with_words->segments[i].words[w].end == Approx(words[i]["words"][w]["end"].get<double>()).margin(0.01));
+    }
+  }
 }
