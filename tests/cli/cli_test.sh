@@ -70,5 +70,18 @@ check "bad quantize level" 2 "expected f32" -- "$apr" convert "$work/v512-f16.ap
 check "export safetensors" 0 "tensors" -- "$apr" export "$work/micro.apr" --format safetensors -o "$work/export/model.safetensors"
 check "exported file reads back" 0 "26 tensors" -- "$apr" inspect "$work/export/model.safetensors"
 
+whisper=$fixtures/whisper/whisper-micro
+speech=$fixtures/whisper/audio
+check "transcribe json has tokens and segments" 0 '"tokens": \[' -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language en --temperature 0 --json
+check "transcribe detects the language" 0 '"language_probs"' -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --temperature 0 -f json
+check "transcribe srt" 0 "^00:00:[0-9]{2},[0-9]{3} --> " -- "$apr" transcribe "$whisper" "$speech/b_sentence.wav" --language en --temperature 0 -f srt
+check "transcribe vtt" 0 "^WEBVTT" -- "$apr" transcribe "$whisper" "$speech/b_sentence.wav" --language en --temperature 0 -f vtt
+check "transcribe 44.1 kHz stereo" 0 "" -- "$apr" transcribe "$whisper" "$speech/c_sentence_44k_stereo.wav" --language en --temperature 0
+check "transcribe writes files" 0 "wrote .*a_hello.txt" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language en --temperature 0 -o "$work"
+check "transcribe missing audio" 3 "nope.wav" -- "$apr" transcribe "$whisper" "$work/nope.wav"
+check "transcribe text as audio" 3 "cannot read audio" -- "$apr" transcribe "$whisper" "$fixtures/whisper/whisper-micro/config.json"
+check "transcribe bad format" 2 "" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" -f docx
+check "transcribe unknown language" 2 "unknown language" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language xx
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

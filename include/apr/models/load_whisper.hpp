@@ -9,7 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "apr/audio/mel.hpp"
 #include "apr/format/detect.hpp"
+#include "apr/format/tensor_values.hpp"
 #include "apr/models/load.hpp"
 #include "apr/models/whisper.hpp"
 
@@ -20,6 +22,13 @@ struct LoadedWhisper {
   std::unique_ptr<WhisperModel> model;  ///< ready to run
   nlohmann::json config;                ///< config.json or the APR metadata
   std::string directory;                ///< folder that may hold the tokenizer files
+  std::vector<float> mel_filters;       ///< the file's audio.mel_filters ([num_mel_bins][201]), if it has them
+
+  /// The log-mel front end for the model: the file's filterbank, else the one computed by apr.
+  [[nodiscard]] Result<audio::LogMel> front_end() const {
+    const size_t n_mels = model->config().num_mel_bins;
+    return mel_filters.empty() ? audio::LogMel::create(n_mels) : audio::LogMel::create(n_mels, mel_filters);
+  }
 };
 
 /// Instantiates Whisper<W> over `file` for the dtype `dtype` chosen at run time.
@@ -45,7 +54,7 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
   auto opened = format::open_tensor_file(weights.string());
   if (!opened) return std::move(opened).error();
   std::shared_ptr<const format::TensorFile> file = std::move(opened).value();
-  LoadedWhisper loaded{nullptr, {}, directory.string()};
+  LoadedWhisper loaded{nullptr, {}, directory.string(), {}};
   Result<WhisperConfig> config = make_error(ErrorCode::internal, "unset");
   if (file->format() == "apr") {
     loaded.config = file->metadata();
@@ -57,6 +66,15 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
     config = WhisperConfig::from_hf_json(loaded.config);
   }
   if (!config) return std::move(config).error().with_context(path);
+  if (const TensorView* filters = file->find("audio.mel_filters")) {
+    auto values = format::tensor_to_f32(*filters);
+    if (!values) return std::move(values).error().with_context(path);
+    if (values->size() != config->num_mel_bins * audio::kFrequencyBins) {
+      return make_error(ErrorCode::format, "{}: audio.mel_filters has {} values, expected {} × {}", path, values->size(),
+                        config->num_mel_bins, audio::kFrequencyBins);
+    }
+    loaded.mel_filters = std::move(values).value();
+  }
   auto model = make_whisper(file, *config, weight_dtype.value_or(dominant_matrix_dtype(*file)), options);
   if (!model) return std::move(model).error().with_context(path);
   loaded.model = std::move(model).value();

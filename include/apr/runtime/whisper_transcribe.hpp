@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "apr/audio/mel.hpp"
 #include "apr/core/result.hpp"
 #include "apr/runtime/whisper_alignment.hpp"
 #include "apr/runtime/whisper_decode.hpp"
@@ -122,6 +123,19 @@ class WhisperTranscriber {
  public:
   /// A transcriber over `decoder` (kept by reference).
   explicit WhisperTranscriber(WhisperDecoder& decoder) : decoder_(&decoder) {}
+
+  /// Transcribes 16 kHz mono `samples`: their log-mel with 30 s of padding (as whisper's
+  /// transcribe() computes it, frames split over `pool`), then transcribe().
+  Result<Transcript> transcribe_samples(std::span<const float> samples, const audio::LogMel& front_end, const TranscribeOptions& options,
+                                        ThreadPool& pool) {
+    if (front_end.n_mels() != decoder_->model().config().num_mel_bins) {
+      return make_error(ErrorCode::invalid_argument, "whisper: the front end makes {} mel bands, the model takes {}", front_end.n_mels(),
+                        decoder_->model().config().num_mel_bins);
+    }
+    auto mel = front_end.compute(samples, audio::kWindowSamples, pool);
+    if (!mel) return std::move(mel).error();
+    return transcribe(mel->values, mel->frames, options);
+  }
 
   /// Transcribes `mel` ([num_mel_bins][frames]) with `options`.
   Result<Transcript> transcribe(std::span<const float> mel, size_t frames, const TranscribeOptions& options) {

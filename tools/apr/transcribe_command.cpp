@@ -1,0 +1,150 @@
+// apr transcribe: speech to text with a Whisper model, as openai/whisper's command line does it.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apr/audio_io.hpp"
+#include "apr/models/load_whisper.hpp"
+#include "apr/runtime/transcript_writer.hpp"
+#include "apr/runtime/whisper_transcribe.hpp"
+#include "apr/text/load_tokenizer.hpp"
+#include "cli.hpp"
+#include "model_support.hpp"
+
+namespace apr::cli {
+namespace {
+
+struct TranscribeFlags {
+  std::string model;
+  std::vector<std::string> audio;
+  std::string tokenizer;
+  std::string language;
+  std::string task = "transcribe";
+  size_t beam_size = 0;
+  size_t best_of = 5;
+  std::vector<float> temperatures;
+  bool no_timestamps = false;
+  bool word_timestamps = false;
+  bool no_condition = false;
+  std::string initial_prompt;
+  std::string output_format = "txt";
+  std::string output_dir;
+  std::string dtype;
+  std::string kv_dtype = "f16";
+  size_t threads = 0;
+  bool json = false;
+};
+
+/// Writes `text` to `path` through a temporary file renamed into place.
+Result<void> write_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    out << text;
+    if (!out) return make_error(ErrorCode::io, "{}: cannot write", temporary.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) return make_error(ErrorCode::io, "{}: cannot rename into place: {}", path.string(), ec.message());
+  return ok();
+}
+
+int run_transcribe(const TranscribeFlags& flags) {
+  auto format = runtime::parse_transcript_format(flags.json ? "json" : flags.output_format);
+  if (!format) return report(format.error());
+  std::optional<DType> dtype;
+  if (!flags.dtype.empty()) {
+    dtype = parse_dtype(flags.dtype);
+    if (!dtype || !is_weight_dtype(*dtype)) return report(make_error(ErrorCode::invalid_argument, "--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", flags.dtype));
+  }
+  std::unique_ptr<ThreadPool> owned_pool;
+  if (flags.threads > 0) owned_pool = std::make_unique<ThreadPool>(flags.threads);
+  ThreadPool& pool = owned_pool ? *owned_pool : ThreadPool::global();
+
+  const auto load_start = std::chrono::steady_clock::now();
+  auto loaded = models::load_whisper(flags.model, dtype, {.pool = &pool, .kv_dtype = flags.kv_dtype == "f16" ? DType::f16 : DType::f32});
+  if (!loaded) return report(loaded.error());
+  auto tokenizer = text::load_tokenizer(flags.tokenizer.empty() ? loaded->directory : flags.tokenizer);
+  if (!tokenizer) return report(tokenizer.error());
+  auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
+  if (!decoder) return report(decoder.error());
+  auto front_end = loaded->front_end();
+  if (!front_end) return report(front_end.error());
+  fmt::print(stderr, "loaded {} ({}) in {:.0f} ms\n", flags.model, to_string(loaded->model->weight_dtype()),
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
+
+  runtime::TranscribeOptions options;
+  options.decode.language = flags.language;
+  options.decode.task = flags.task == "translate" ? runtime::WhisperTask::translate : runtime::WhisperTask::transcribe;
+  options.decode.beam_size = flags.beam_size;
+  options.decode.best_of = flags.best_of;
+  options.decode.without_timestamps = flags.no_timestamps;
+  if (!flags.temperatures.empty()) options.temperatures = flags.temperatures;
+  options.word_timestamps = flags.word_timestamps;
+  options.condition_on_previous_text = !flags.no_condition;
+  if (!flags.initial_prompt.empty()) options.initial_prompt = flags.initial_prompt;
+  runtime::WhisperTranscriber transcriber(*decoder);
+
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& path : flags.audio) {
+    auto audio = audio::read_audio(path);
+    if (!audio) return report(audio.error());
+    if (audio->clipped > 0) fmt::print(stderr, "warning: {}: {} samples clipped (|x| >= 1)\n", path, audio->clipped);
+    const auto start = std::chrono::steady_clock::now();
+    auto transcript = transcriber.transcribe_samples(audio->samples, *front_end, options, pool);
+    if (!transcript) return report(transcript.error().with_context(path));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), language {}\n", path, audio->seconds(), seconds,
+               audio->seconds() / std::max(seconds, 1e-9), transcript->language);
+    const std::string rendered = runtime::render_transcript(*transcript, *format);
+    if (!flags.output_dir.empty()) {
+      const auto out = std::filesystem::path(flags.output_dir) /
+                       (std::filesystem::path(path).stem().string() + "." + std::string(runtime::extension(*format)));
+      auto written = write_atomically(out, rendered);
+      if (!written) return report(written.error());
+      fmt::print(stderr, "wrote {}\n", out.string());
+    } else if (*format == runtime::TranscriptFormat::json) {
+      auto document = runtime::transcript_json(*transcript);
+      document["audio"] = path;
+      results.push_back(std::move(document));
+    } else {
+      fmt::print("{}", rendered);
+    }
+  }
+  if (results.size() == 1) print_json(results[0]);
+  if (results.size() > 1) print_json(results);
+  return kOk;
+}
+
+}  // namespace
+
+void register_transcribe_commands(CLI::App& app, Registry& registry) {
+  auto flags = std::make_shared<TranscribeFlags>();
+  auto* command = app.add_subcommand("transcribe", "Transcribe or translate speech with a Whisper model (txt, json, srt, vtt, tsv)");
+  command->add_option("model", flags->model, "Whisper model: Hugging Face folder, .safetensors (config.json beside it) or .apr")->required();
+  command->add_option("audio", flags->audio, "audio files (WAV, FLAC, OGG, … or raw float32 .f32 at 16 kHz)")->required();
+  command->add_option("--tokenizer", flags->tokenizer, "tokenizer folder or file (default: the model's folder)");
+  command->add_option("--language", flags->language, "spoken language code (default: detected from the first 30 s)");
+  command->add_option("--task", flags->task, "transcribe, or translate into English")->check(CLI::IsMember({"transcribe", "translate"}));
+  command->add_option("--beam-size", flags->beam_size, "beams at temperature 0 (0: greedy)");
+  command->add_option("--best-of", flags->best_of, "samples per window at temperatures above 0");
+  command->add_option("--temperature", flags->temperatures, "temperatures tried in turn when a window fails (default 0 0.2 0.4 0.6 0.8 1)")
+      ->delimiter(',');
+  command->add_flag("--no-timestamps", flags->no_timestamps, "decode without timestamp tokens");
+  command->add_flag("--word-timestamps", flags->word_timestamps, "word-level times from cross-attention alignment");
+  command->add_flag("--no-condition", flags->no_condition, "do not prompt each window with the text before it");
+  command->add_option("--initial-prompt", flags->initial_prompt, "text that conditions the first window");
+  command->add_option("-f,--output-format", flags->output_format, "txt, json, srt, vtt or tsv")
+      ->check(CLI::IsMember({"txt", "json", "srt", "vtt", "tsv"}));
+  command->add_option("-o,--output-dir", flags->output_dir, "write <audio stem>.<format> files here instead of stdout");
+  command->add_option("--dtype", flags->dtype, "run the matmuls in this dtype (f32, f16, bf16, q8_0, q4_0; default: as stored)");
+  command->add_option("--kv-dtype", flags->kv_dtype, "key/value storage (f16 or f32)")->check(CLI::IsMember({"f32", "f16"}));
+  command->add_option("-t,--threads", flags->threads, "threads (default: all cores)");
+  command->add_flag("--json", flags->json, "same as --output-format json (token ids and language probabilities included)");
+  registry.add(command, [flags] { return run_transcribe(*flags); });
+}
+
+}  // namespace apr::cli
