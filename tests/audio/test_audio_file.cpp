@@ -112,3 +112,17 @@ TEST_CASE("bad audio gets errors that name the file and the sample", "[audio]") 
   std::ofstream(text_path) << "RIFF but not really";
   CHECK_FALSE(audio::read_audio(text_path));
 }
+
+TEST_CASE("audio decodes from memory as from the file", "[audio]") {
+  const std::string path = test::fixture("whisper/audio/c_sentence_44k_stereo.wav");
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto from_memory = audio::decode_audio(std::as_bytes(std::span(bytes)), "upload.wav");
+  auto from_file = audio::read_audio(path);
+  REQUIRE(from_memory);
+  REQUIRE(from_file);
+  CHECK(from_memory->samples == from_file->samples);
+  auto truncated = audio::decode_audio(std::as_bytes(std::span(bytes).first(30)), "cut.wav");
+  CHECK_FALSE(truncated);
+  CHECK_FALSE(audio::decode_audio({}, "nothing.wav"));
+}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apr/models/load.hpp"
+#include "apr/models/load_whisper.hpp"
 #include "apr/serve/server.hpp"
 #include "apr/text/load_tokenizer.hpp"
 #include "test_support.hpp"
@@ -163,4 +164,56 @@ TEST_CASE("bounded load: 32 clients, 1000 requests with malformed ones mixed in,
   REQUIRE(rejected.load() == 32 * 32 / 4);
   INFO("RSS after warm-up " << warm << " kB, after load " << after << " kB");
   REQUIRE(after < warm * 1.10);
+}
+
+TEST_CASE("audio transcriptions: every response format, and errors as JSON", "[serve][audio]") {
+  const std::string dir = test::fixture("whisper/whisper-micro");
+  auto whisper = models::load_whisper(dir);
+  REQUIRE(whisper);
+  auto tokenizer = text::load_tokenizer(dir);
+  REQUIRE(tokenizer);
+  auto front_end = whisper->front_end();
+  REQUIRE(front_end);
+  std::vector<serve::ServedSpeechModel> speech;
+  speech.push_back({"whisper", std::shared_ptr<const models::WhisperModel>(std::move(whisper->model)), *tokenizer,
+                    std::make_shared<const audio::LogMel>(std::move(front_end).value()), whisper->config});
+  serve::Server server({}, {}, std::move(speech));
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::yield();
+
+  std::ifstream in(test::fixture("whisper/audio/a_hello.wav"), std::ios::binary);
+  const std::string wav((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  auto post = [&](const std::string& format, const std::string& audio) {
+    httplib::MultipartFormDataItems form{{"file", audio, "a_hello.wav", "audio/wav"}, {"model", "whisper", "", ""},
+                                         {"language", "en", "", ""}, {"temperature", "0", "", ""}, {"response_format", format, "", ""}};
+    return client.Post("/v1/audio/transcriptions", form);
+  };
+  auto json = post("json", wav);
+  REQUIRE(json->status == 200);
+  const std::string text = nlohmann::json::parse(json->body)["text"];
+  CHECK_FALSE(text.empty());
+  auto verbose = post("verbose_json", wav);
+  REQUIRE(verbose->status == 200);
+  const auto details = nlohmann::json::parse(verbose->body);
+  CHECK(details["task"] == "transcribe");
+  CHECK(details["duration"].get<double>() == Approx(16454.0 / 16000.0));
+  CHECK(details["segments"][0]["tokens"].size() > 0);
+  CHECK(details["text"] == text);
+  CHECK(post("text", wav)->body == text + "\n");
+  CHECK(post("srt", wav)->body.find(" --> ") != std::string::npos);
+  CHECK(post("vtt", wav)->body.rfind("WEBVTT", 0) == 0);
+
+  CHECK(post("docx", wav)->status == 400);
+  auto not_audio = post("json", "this is not audio");
+  CHECK(not_audio->status == 400);
+  CHECK(nlohmann::json::parse(not_audio->body)["error"]["message"].get<std::string>().find("cannot read audio") != std::string::npos);
+  CHECK(client.Post("/v1/audio/transcriptions", "{}", "application/json")->status == 400);
+  httplib::MultipartFormDataItems other{{"file", wav, "a.wav", "audio/wav"}, {"model", "nope", "", ""}};
+  CHECK(client.Post("/v1/audio/transcriptions", other)->status == 404);
+  server.stop();
+  thread.join();
 }

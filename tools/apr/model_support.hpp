@@ -30,7 +30,8 @@ inline void add_model_flags(CLI::App* command, ModelFlags& flags) {
   command->add_option("-t,--threads", flags.threads, "threads (default: all cores)");
 }
 
-/// Loads the model named by `flags`; a pool of --threads threads is created in `owned_pool`.
+/// Loads the model named by `flags`; a pool of --threads threads is created in `owned_pool`
+/// (or the one already there is shared).
 inline Result<models::LoadedModel> load_model(const ModelFlags& flags, std::unique_ptr<ThreadPool>& owned_pool) {
   models::LoadOptions options;
   if (!flags.dtype.empty()) {
@@ -40,7 +41,7 @@ inline Result<models::LoadedModel> load_model(const ModelFlags& flags, std::uniq
   }
   options.model.kv_dtype = flags.kv_dtype == "f16" ? DType::f16 : DType::f32;
   if (flags.threads > 0) {
-    owned_pool = std::make_unique<ThreadPool>(flags.threads);
+    if (!owned_pool) owned_pool = std::make_unique<ThreadPool>(flags.threads);
     options.model.pool = owned_pool.get();
   }
   return models::load_language_model(flags.model, options);

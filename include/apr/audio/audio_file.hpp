@@ -8,6 +8,7 @@
 #include <sndfile.h>
 #include <soxr.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -95,6 +96,24 @@ inline Result<Audio> read_raw_f32(const std::string& path, size_t rate = kSample
   return prepare_audio(samples, 1, rate, path);
 }
 
+/// Reads every frame of an open libsndfile handle (and closes it) as mono 16 kHz audio.
+inline Result<Audio> read_open_file(SNDFILE* file, const SF_INFO& info, const std::string& source) {
+  struct Closer {
+    SNDFILE* file;
+    ~Closer() { sf_close(file); }
+  } closer{file};
+  if (info.channels <= 0 || info.samplerate <= 0 || info.frames < 0) {
+    return make_error(ErrorCode::format, "{}: {} channels at {} Hz", source, info.channels, info.samplerate);
+  }
+  constexpr int64_t kMaxSamples = int64_t{1} << 32;  // ~75 hours of 16 kHz mono: refuse absurd headers
+  if (info.frames * info.channels > kMaxSamples) return make_error(ErrorCode::format, "{}: {} frames is too long", source, info.frames);
+  std::vector<float> interleaved(static_cast<size_t>(info.frames * info.channels));
+  const sf_count_t read = sf_readf_float(file, interleaved.data(), info.frames);
+  if (read < 0) return make_error(ErrorCode::io, "{}: read failed: {}", source, sf_strerror(file));
+  interleaved.resize(static_cast<size_t>(read * info.channels));
+  return prepare_audio(interleaved, static_cast<size_t>(info.channels), static_cast<size_t>(info.samplerate), source);
+}
+
 /// Reads an audio file with libsndfile (any format it knows), or raw float32 for ".f32"/".raw"
 /// names, as mono 16 kHz.
 inline Result<Audio> read_audio(const std::string& path) {
@@ -102,20 +121,38 @@ inline Result<Audio> read_audio(const std::string& path) {
   SF_INFO info{};
   SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
   if (file == nullptr) return make_error(ErrorCode::format, "{}: cannot read audio: {}", path, sf_strerror(nullptr));
-  struct Closer {
-    SNDFILE* file;
-    ~Closer() { sf_close(file); }
-  } closer{file};
-  if (info.channels <= 0 || info.samplerate <= 0 || info.frames < 0) {
-    return make_error(ErrorCode::format, "{}: {} channels at {} Hz", path, info.channels, info.samplerate);
-  }
-  constexpr int64_t kMaxSamples = int64_t{1} << 32;  // ~75 hours of 16 kHz mono: refuse absurd headers
-  if (info.frames * info.channels > kMaxSamples) return make_error(ErrorCode::format, "{}: {} frames is too long", path, info.frames);
-  std::vector<float> interleaved(static_cast<size_t>(info.frames * info.channels));
-  const sf_count_t read = sf_readf_float(file, interleaved.data(), info.frames);
-  if (read < 0) return make_error(ErrorCode::io, "{}: read failed: {}", path, sf_strerror(file));
-  interleaved.resize(static_cast<size_t>(read * info.channels));
-  return prepare_audio(interleaved, static_cast<size_t>(info.channels), static_cast<size_t>(info.samplerate), path);
+  return read_open_file(file, info, path);
+}
+
+/// Decodes an audio file held in memory (`bytes`, e.g. an upload; `name` for messages) with
+/// libsndfile, as mono 16 kHz.
+inline Result<Audio> decode_audio(std::span<const std::byte> bytes, const std::string& name) {
+  struct Cursor {
+    std::span<const std::byte> bytes;
+    sf_count_t at = 0;
+  } cursor{bytes, 0};
+  SF_VIRTUAL_IO io{};
+  io.get_filelen = [](void* user) -> sf_count_t { return static_cast<sf_count_t>(static_cast<Cursor*>(user)->bytes.size()); };
+  io.seek = [](sf_count_t offset, int whence, void* user) -> sf_count_t {
+    auto* c = static_cast<Cursor*>(user);
+    const auto size = static_cast<sf_count_t>(c->bytes.size());
+    const sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? c->at : size;
+    c->at = std::clamp<sf_count_t>(base + offset, 0, size);
+    return c->at;
+  };
+  io.read = [](void* out, sf_count_t count, void* user) -> sf_count_t {
+    auto* c = static_cast<Cursor*>(user);
+    const sf_count_t n = std::clamp<sf_count_t>(count, 0, static_cast<sf_count_t>(c->bytes.size()) - c->at);
+    std::memcpy(out, c->bytes.data() + c->at, static_cast<size_t>(n));
+    c->at += n;
+    return n;
+  };
+  io.write = [](const void*, sf_count_t, void*) -> sf_count_t { return 0; };
+  io.tell = [](void* user) -> sf_count_t { return static_cast<Cursor*>(user)->at; };
+  SF_INFO info{};
+  SNDFILE* file = sf_open_virtual(&io, SFM_READ, &info, &cursor);
+  if (file == nullptr) return make_error(ErrorCode::format, "{}: cannot read audio: {}", name, sf_strerror(nullptr));
+  return read_open_file(file, info, name);
 }
 
 }  // namespace apr::audio

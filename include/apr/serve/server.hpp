@@ -1,8 +1,9 @@
 /// @file server.hpp
 /// @brief Server: an OpenAI-compatible HTTP server for apr's language models (cpp-httplib):
 /// /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/models, /health, /metrics,
-/// /models/{id}/metadata; a bounded queue served by a fixed number of model workers; Bearer auth
-/// compared in constant time; JSON error bodies for every failure.
+/// /v1/audio/transcriptions (Whisper models), /models/{id}/metadata; a bounded queue served by a
+/// fixed number of model workers; Bearer auth compared in constant time; JSON error bodies for
+/// every failure.
 #pragma once
 
 #include <httplib.h>
@@ -26,6 +27,9 @@
 #include "apr/serve/metrics.hpp"
 #include "apr/serve/openai_request.hpp"
 #include "apr/serve/scheduler.hpp"
+#include "apr/serve/transcription.hpp"
+#include "apr/audio/audio_file.hpp"
+#include "apr/runtime/whisper_transcribe.hpp"
 #include "apr/text/chat_template.hpp"
 #include "apr/text/tokenizer.hpp"
 
@@ -47,6 +51,7 @@ struct ServerOptions {
   size_t workers = 1;                   ///< model workers (concurrent generations)
   size_t max_queue = 64;                ///< waiting requests beyond this get 503
   size_t max_body_bytes = 1 << 20;      ///< larger bodies get 413
+  size_t max_audio_bytes = 25 << 20;    ///< larger audio uploads get 413 (OpenAI's limit)
   double max_request_seconds = 300.0;   ///< generations are cancelled after this long
   size_t max_context = 4096;            ///< prompt + completion tokens per request
 };
@@ -66,12 +71,16 @@ inline bool constant_time_equal(std::string_view a, std::string_view b) {
 /// The HTTP server. Call listen() (blocking) or bind_to_any_port() + listen_after_bind().
 class Server {
  public:
-  /// A server over `models` with `options`.
-  Server(std::vector<ServedModel> models, ServerOptions options)
+  /// A server over the language `models` and the speech models `speech` with `options`.
+  Server(std::vector<ServedModel> models, ServerOptions options, std::vector<ServedSpeechModel> speech = {})
       : options_(std::move(options)), scheduler_(options_.workers, options_.max_queue, metrics_) {
     for (auto& m : models) {
       const std::string id = m.id;
       models_.emplace(id, std::move(m));
+    }
+    for (auto& m : speech) {
+      const std::string id = m.id;
+      speech_.emplace(id, std::move(m));
     }
     routes();
   }
@@ -112,8 +121,10 @@ class Server {
   }
 
   /// Wraps a handler: auth, body size, JSON error on exceptions, metrics by route and status.
-  httplib::Server::Handler guarded(std::string route, std::function<void(const httplib::Request&, httplib::Response&)> handler) {
-    return [this, route, handler](const httplib::Request& req, httplib::Response& res) {
+  httplib::Server::Handler guarded(std::string route, std::function<void(const httplib::Request&, httplib::Response&)> handler,
+                                   size_t max_body = 0) {
+    return [this, route, handler, max_body](const httplib::Request& req, httplib::Response& res) {
+      const size_t limit = max_body != 0 ? max_body : options_.max_body_bytes;
       const auto start = Clock::now();
       if (!options_.api_key.empty()) {
         const std::string header = req.get_header_value("Authorization");
@@ -124,8 +135,10 @@ class Server {
           return;
         }
       }
-      if (req.body.size() > options_.max_body_bytes) {
-        send_error(res, 413, fmt::format("request body of {} bytes exceeds the limit of {}", req.body.size(), options_.max_body_bytes), "invalid_request_error");
+      size_t body_bytes = req.body.size();
+      for (const auto& [name, file] : req.files) body_bytes += file.content.size();
+      if (body_bytes > limit) {
+        send_error(res, 413, fmt::format("request body of {} bytes exceeds the limit of {}", body_bytes, limit), "invalid_request_error");
       } else {
         try {
           handler(req, res);
@@ -147,7 +160,7 @@ class Server {
   void routes() {
     // connection threads only wait on model workers, so there can be many of them
     http_.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    http_.set_payload_max_length(options_.max_body_bytes + 1);
+    http_.set_payload_max_length(std::max(options_.max_body_bytes, options_.max_audio_bytes) + 1);
     // chat clients reuse one connection for many requests; cpp-httplib's default closes it after 5
     http_.set_keep_alive_max_count(1000);
     http_.set_keep_alive_timeout(30);
@@ -165,11 +178,20 @@ class Server {
     http_.Get("/v1/models", guarded("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       nlohmann::json data = nlohmann::json::array();
       for (const auto& [id, model] : models_) data.push_back({{"id", id}, {"object", "model"}, {"owned_by", "apr"}, {"created", 0}});
+      for (const auto& [id, model] : speech_) data.push_back({{"id", id}, {"object", "model"}, {"owned_by", "apr"}, {"created", 0}});
       res.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), "application/json");
     }));
     http_.Get(R"(/models/([^/]+)/metadata)", guarded("/models/{id}/metadata", [this](const httplib::Request& req, httplib::Response& res) {
       const ServedModel* model = find_model(req.matches[1]);
-      if (model == nullptr) return send_error(res, 404, fmt::format("model '{}' not found", std::string(req.matches[1])), "not_found");
+      if (model == nullptr) {
+        const auto speech = speech_.find(req.matches[1]);
+        if (speech == speech_.end()) return send_error(res, 404, fmt::format("model '{}' not found", std::string(req.matches[1])), "not_found");
+        nlohmann::json metadata = speech->second.metadata;
+        if (metadata.is_object()) metadata.erase("tokenizer.json");
+        return res.set_content(nlohmann::json{{"id", speech->first}, {"model", {{"architecture", "whisper"},
+                                                                             {"weight_dtype", std::string(to_string(speech->second.model->weight_dtype()))}}},
+                                              {"metadata", metadata}}.dump(), "application/json");
+      }
       nlohmann::json metadata = model->metadata;
       if (metadata.is_object()) metadata.erase("tokenizer.json");
       res.set_content(nlohmann::json{{"id", model->id}, {"model", model->model->describe()}, {"metadata", metadata}}.dump(), "application/json");
@@ -181,9 +203,8 @@ class Server {
     }));
     http_.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, true); }));
     http_.Post("/v1/completions", guarded("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, false); }));
-    http_.Post("/v1/audio/transcriptions", guarded("/v1/audio/transcriptions", [](const httplib::Request&, httplib::Response& res) {
-      send_error(res, 501, "no speech-recognition model is served by this build", "not_implemented");
-    }));
+    http_.Post("/v1/audio/transcriptions", guarded("/v1/audio/transcriptions", [this](const httplib::Request& req, httplib::Response& res) { transcribe(req, res); },
+                                                   options_.max_audio_bytes));
   }
 
   /// Chunks of an SSE stream handed from a model worker to the HTTP thread.
@@ -320,10 +341,62 @@ class Server {
         });
   }
 
+  /// POST /v1/audio/transcriptions: a multipart form with the audio in "file".
+  void transcribe(const httplib::Request& req, httplib::Response& res) {
+    if (!req.is_multipart_form_data()) return send_error(res, 400, "expected a multipart/form-data body with the audio in 'file'", "invalid_request_error");
+    if (!req.has_file("file")) return send_error(res, 400, "the form has no 'file' field with the audio", "invalid_request_error");
+    auto parsed = parse_transcription_request([&](const char* name) -> std::optional<std::string> {
+      if (!req.has_file(name)) return std::nullopt;
+      return req.get_file_value(name).content;
+    });
+    if (!parsed) return send_error(res, 400, parsed.error().message, "invalid_request_error");
+    auto request = std::make_shared<TranscriptionRequest>(std::move(parsed).value());
+    const ServedSpeechModel* model = nullptr;
+    if (request->model.empty() && speech_.size() == 1) model = &speech_.begin()->second;
+    if (const auto it = speech_.find(request->model); it != speech_.end()) model = &it->second;
+    if (model == nullptr) {
+      return send_error(res, 404, fmt::format("speech model '{}' not found{}", request->model, speech_.empty() ? " (this server has none)" : ""), "not_found");
+    }
+    const auto& upload = req.get_file_value("file");
+    auto audio = audio::decode_audio(std::as_bytes(std::span(upload.content)), upload.filename.empty() ? "file" : upload.filename);
+    if (!audio) return send_error(res, 400, audio.error().message, "invalid_request_error");
+    auto samples = std::make_shared<audio::Audio>(std::move(audio).value());
+
+    std::optional<Result<runtime::Transcript>> outcome;
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    auto done = scheduler_.submit(
+        [&](const std::atomic<bool>&) {
+          auto decoder = runtime::WhisperDecoder::create(*model->model, model->tokenizer);
+          if (!decoder) {
+            outcome = std::move(decoder).error();
+            return;
+          }
+          runtime::TranscribeOptions options;
+          options.decode.language = request->language;
+          if (request->temperature) options.temperatures = {*request->temperature};
+          if (!request->prompt.empty()) options.initial_prompt = request->prompt;
+          options.word_timestamps = request->word_timestamps;
+          runtime::WhisperTranscriber transcriber(*decoder);
+          outcome = transcriber.transcribe_samples(samples->samples, *model->front_end, options, ThreadPool::global());
+        },
+        cancel);
+    if (!done.valid()) return send_error(res, 503, "the server is busy (request queue full); retry later", "server_busy");
+    done.wait();
+    if (!outcome) return send_error(res, 500, "transcription did not run", "server_error");
+    if (!*outcome) {
+      const Error& error = outcome->error();
+      return send_error(res, error.code == ErrorCode::invalid_argument ? 400 : 500, error.message,
+                        error.code == ErrorCode::invalid_argument ? "invalid_request_error" : "server_error");
+    }
+    auto [body, type] = transcription_response(**outcome, request->response_format, runtime::WhisperTask::transcribe, samples->seconds());
+    res.set_content(body, type);
+  }
+
   ServerOptions options_;
   Metrics metrics_;
   Scheduler scheduler_;
   std::map<std::string, ServedModel> models_;
+  std::map<std::string, ServedSpeechModel> speech_;
   httplib::Server http_;
   socket_t listen_socket_ = INVALID_SOCKET;  ///< the listening socket, to widen its backlog
   std::atomic<uint64_t> next_id_{1};
