@@ -7,4 +7,5 @@
 #include "apr/runtime/transcript_writer.hpp"
 #include "apr/runtime/whisper_alignment.hpp"
 #include "apr/runtime/whisper_decode.hpp"
+#include "apr/runtime/whisper_stream.hpp"
 #include "apr/runtime/whisper_transcribe.hpp"

@@ -124,6 +124,9 @@ class WhisperTranscriber {
   /// A transcriber over `decoder` (kept by reference).
   explicit WhisperTranscriber(WhisperDecoder& decoder) : decoder_(&decoder) {}
 
+  /// The window decoder it runs.
+  [[nodiscard]] WhisperDecoder& decoder() const noexcept { return *decoder_; }
+
   /// Transcribes 16 kHz mono `samples`: their log-mel with 30 s of padding (as whisper's
   /// transcribe() computes it, frames split over `pool`), then transcribe().
   Result<Transcript> transcribe_samples(std::span<const float> samples, const audio::LogMel& front_end, const TranscribeOptions& options,
@@ -137,8 +140,36 @@ class WhisperTranscriber {
     return transcribe(mel->values, mel->frames, options);
   }
 
+  /// Where a transcription stands between two windows: enough to continue it (the streaming
+  /// transcriber keeps one per committed window).
+  struct Progress {
+    WhisperDecodeOptions decode;                  ///< per-window options, language settled
+    Transcript transcript;                        ///< segments so far
+    std::vector<int64_t> clip_points;             ///< clip starts and ends in frames (odd count: the last clip runs to the end)
+    size_t clip = 0;                              ///< current clip
+    int64_t seek = 0;                             ///< first mel frame of the next window
+    std::vector<int32_t> all_tokens;              ///< every token so far (initial prompt first)
+    size_t prompt_reset_since = 0;                ///< tokens before this index are not used as prompt
+    size_t remaining_prompt_length = 0;           ///< room for carried prompt tokens
+    std::vector<int32_t> initial_prompt_tokens;   ///< the initial prompt's tokens
+    double last_speech_timestamp = 0.0;           ///< end of the last word (word timestamps)
+    bool done = false;                            ///< every clip is transcribed
+  };
+
   /// Transcribes `mel` ([num_mel_bins][frames]) with `options`.
   Result<Transcript> transcribe(std::span<const float> mel, size_t frames, const TranscribeOptions& options) {
+    auto progress = start(mel, frames, options);
+    if (!progress) return std::move(progress).error();
+    while (!progress->done) {
+      auto status = step(*progress, mel, frames, options);
+      if (!status) return std::move(status).error();
+    }
+    return finish(std::move(progress).value());
+  }
+
+  /// Begins a transcription of `mel`: checks, language detection on its first 30 s (unless the
+  /// options name the language), clips and the initial prompt.
+  Result<Progress> start(std::span<const float> mel, size_t frames, const TranscribeOptions& options) {
     const models::WhisperConfig& config = decoder_->model().config();
     const size_t n_mels = config.num_mel_bins, window_frames = config.input_frames();
     if (frames < window_frames || mel.size() != n_mels * frames) {
@@ -148,56 +179,78 @@ class WhisperTranscriber {
     if (options.temperatures.empty()) return make_error(ErrorCode::invalid_argument, "whisper: no temperature to decode with");
     mel_ = mel;
     frames_ = frames;
-    const size_t content_frames = frames - window_frames;
-    const double content_duration = static_cast<double>(content_frames) * kHop / kSampleRate;
     const text::WhisperTokens& specials = decoder_->specials();
-
-    Transcript transcript;
-    WhisperDecodeOptions decode = options.decode;
-    if (decode.language.empty()) {
+    Progress p;
+    p.decode = options.decode;
+    if (p.decode.language.empty()) {
       if (specials.language_ids.empty()) {
-        decode.language = "en";
+        p.decode.language = "en";
       } else {
         auto status = decoder_->encode(window(0, window_frames));
         if (!status) return std::move(status).error();
         auto probs = decoder_->detect_language();
         if (!probs) return std::move(probs).error();
         const auto best = std::max_element(probs->begin(), probs->end(), [](const auto& a, const auto& b) { return a.probability < b.probability; });
-        decode.language = best->code;
-        transcript.language_probs = std::move(probs).value();
+        p.decode.language = best->code;
+        p.transcript.language_probs = std::move(probs).value();
       }
     }
-    transcript.language = decode.language;
+    p.transcript.language = p.decode.language;
+    for (double t : options.clip_timestamps) p.clip_points.push_back(detail::round_half_even(t * kFramesPerSecond));
+    if (p.clip_points.empty()) p.clip_points.push_back(0);
+    p.seek = p.clip_points[0];
+    p.remaining_prompt_length = config.max_target_positions / 2 - 1;
+    if (options.initial_prompt) {
+      p.initial_prompt_tokens = decoder_->encode_text(*options.initial_prompt);
+      p.all_tokens = p.initial_prompt_tokens;
+      p.remaining_prompt_length -= std::min(p.remaining_prompt_length, p.initial_prompt_tokens.size());
+    }
+    return p;
+  }
+
+  /// The (start, end) frames of the clip the next window of `p` falls in, for audio of
+  /// `content_frames` frames; moves past finished clips and marks `p` done after the last.
+  static std::optional<std::pair<int64_t, int64_t>> current_clip(Progress& p, size_t content_frames) {
+    const size_t clips = (p.clip_points.size() + 1) / 2;
+    while (p.clip < clips) {
+      const int64_t clip_start = p.clip_points[2 * p.clip];
+      const int64_t clip_end = 2 * p.clip + 1 < p.clip_points.size() ? p.clip_points[2 * p.clip + 1] : static_cast<int64_t>(content_frames);
+      p.seek = std::max(p.seek, clip_start);
+      if (p.seek < clip_end) return std::pair{clip_start, clip_end};
+      if (++p.clip < clips) p.seek = p.clip_points[2 * p.clip];
+    }
+    p.done = true;
+    return std::nullopt;
+  }
+
+  /// Transcribes the next window of `mel` ([num_mel_bins][frames]) and moves `p` past it.
+  Result<void> step(Progress& p, std::span<const float> mel, size_t frames, const TranscribeOptions& options) {
+    const models::WhisperConfig& config = decoder_->model().config();
+    const size_t window_frames = config.input_frames();
+    if (frames < window_frames || mel.size() != config.num_mel_bins * frames) {
+      return make_error(ErrorCode::invalid_argument, "whisper: log-mel of {} values is not [{}][{} ≥ {}]", mel.size(), config.num_mel_bins,
+                        frames, window_frames);
+    }
+    mel_ = mel;
+    frames_ = frames;
+    const size_t content_frames = frames - window_frames;
+    const double content_duration = static_cast<double>(content_frames) * kHop / kSampleRate;
+    const text::WhisperTokens& specials = decoder_->specials();
     const AlignmentSettings alignment = alignment_settings(options);
-
-    // clips as (start, end) mel frames
-    std::vector<int64_t> seek_points;
-    for (double t : options.clip_timestamps) seek_points.push_back(detail::round_half_even(t * kFramesPerSecond));
-    if (seek_points.empty()) seek_points.push_back(0);
-    if (seek_points.size() % 2 == 1) seek_points.push_back(static_cast<int64_t>(content_frames));
-
     const int64_t input_stride = static_cast<int64_t>(window_frames / config.max_source_positions);
     const double time_precision = static_cast<double>(input_stride) * kHop / kSampleRate;
-    std::vector<int32_t> all_tokens;
-    size_t prompt_reset_since = 0;
-    size_t remaining_prompt_length = config.max_target_positions / 2 - 1;
-    std::vector<int32_t> initial_prompt_tokens;
-    if (options.initial_prompt) {
-      initial_prompt_tokens = decoder_->encode_text(*options.initial_prompt);
-      all_tokens = initial_prompt_tokens;
-      remaining_prompt_length -= std::min(remaining_prompt_length, initial_prompt_tokens.size());
-    }
-
-    size_t clip = 0;
-    int64_t seek = seek_points[0];
-    double last_speech_timestamp = 0.0;
-    while (clip < seek_points.size() / 2) {
-      const int64_t clip_start = seek_points[2 * clip], clip_end = seek_points[2 * clip + 1];
-      seek = std::max(seek, clip_start);
-      if (seek >= clip_end) {
-        if (++clip < seek_points.size() / 2) seek = seek_points[2 * clip];
-        continue;
-      }
+    WhisperDecodeOptions& decode = p.decode;
+    Transcript& transcript = p.transcript;
+    std::vector<int32_t>& all_tokens = p.all_tokens;
+    size_t& prompt_reset_since = p.prompt_reset_since;
+    const std::vector<int32_t>& initial_prompt_tokens = p.initial_prompt_tokens;
+    const size_t remaining_prompt_length = p.remaining_prompt_length;
+    int64_t& seek = p.seek;
+    double& last_speech_timestamp = p.last_speech_timestamp;
+    {
+      const auto clip = current_clip(p, content_frames);
+      if (!clip) return ok();
+      const int64_t clip_end = clip->second;
       const double time_offset = static_cast<double>(seek) * kHop / kSampleRate;
       const double window_end_time = static_cast<double>(seek + static_cast<int64_t>(window_frames)) * kHop / kSampleRate;
       const int64_t segment_size = std::min({static_cast<int64_t>(window_frames), static_cast<int64_t>(content_frames) - seek, clip_end - seek});
@@ -216,7 +269,7 @@ class WhisperTranscriber {
         decode.prompt.assign(all_tokens.begin() + static_cast<ptrdiff_t>(prompt_reset_since), all_tokens.end());
       }
 
-      auto decoded = decode_with_fallback(decode, options);
+      auto decoded = decode_with_fallback(decode, options, static_cast<uint64_t>(seek));
       if (!decoded) return std::move(decoded).error();
       const WhisperDecodeResult& result = *decoded;
       const std::vector<int32_t>& tokens = result.tokens;
@@ -226,7 +279,7 @@ class WhisperTranscriber {
         if (options.logprob_threshold && result.avg_logprob > *options.logprob_threshold) should_skip = false;
         if (should_skip) {
           seek += segment_size;
-          continue;
+          return ok();
         }
       }
 
@@ -306,7 +359,7 @@ class WhisperTranscriber {
             const double gap = first->start - time_offset;
             if (gap > threshold) {
               seek = previous_seek + detail::round_half_even(gap * kFramesPerSecond);
-              continue;
+              return ok();
             }
           }
           double hal_last_end = last_speech_timestamp;
@@ -348,8 +401,13 @@ class WhisperTranscriber {
       }
       if (!options.condition_on_previous_text || result.temperature > 0.5f) prompt_reset_since = all_tokens.size();
     }
-    transcript.text = decoder_->decode_text(std::span(all_tokens).subspan(initial_prompt_tokens.size()));
-    return transcript;
+    return ok();
+  }
+
+  /// The finished transcript of `p` (its whole text).
+  Transcript finish(Progress p) const {
+    p.transcript.text = decoder_->decode_text(std::span(p.all_tokens).subspan(p.initial_prompt_tokens.size()));
+    return std::move(p.transcript);
   }
 
  private:
@@ -380,17 +438,20 @@ class WhisperTranscriber {
     return settings;
   }
 
-  /// Decodes the encoded window at each temperature in turn until one passes the thresholds.
-  Result<WhisperDecodeResult> decode_with_fallback(WhisperDecodeOptions decode, const TranscribeOptions& options) {
+  /// Decodes the encoded window at each temperature in turn until one passes the thresholds;
+  /// sampling is seeded by the options' seed, the window's first frame and the attempt, so a
+  /// window decodes the same however the transcription got there.
+  Result<WhisperDecodeResult> decode_with_fallback(WhisperDecodeOptions decode, const TranscribeOptions& options, uint64_t window_seek) {
     std::optional<WhisperDecodeResult> result;
     const size_t beam_size = decode.beam_size, best_of = decode.best_of;
     const float patience = decode.patience;
-    for (float t : options.temperatures) {
+    for (size_t attempt = 0; attempt < options.temperatures.size(); ++attempt) {
+      const float t = options.temperatures[attempt];
       decode.temperature = t;
       decode.beam_size = t > 0.0f ? 0 : beam_size;
       decode.patience = t > 0.0f ? 0.0f : patience;
       decode.best_of = t > 0.0f ? best_of : 0;
-      decode.seed = options.decode.seed + decodes_++;
+      decode.seed = options.decode.seed + window_seek * options.temperatures.size() + attempt;
       auto decoded = decoder_->decode(decode);
       if (!decoded) return std::move(decoded).error();
       result = std::move(decoded).value();
@@ -537,7 +598,6 @@ class WhisperTranscriber {
   std::span<const float> mel_;
   size_t frames_ = 0;
   std::vector<float> window_;
-  uint64_t decodes_ = 0;
 };
 
 }  // namespace apr::runtime
