@@ -6,6 +6,7 @@
 #include "apr/core/apr_quant.hpp"
 #include "apr/core/byte_reader.hpp"
 #include "apr/core/dtype.hpp"
+#include "apr/core/ggml_blocks.hpp"
 #include "apr/core/half.hpp"
 #include "apr/core/mapped_file.hpp"
 #include "apr/core/quantize.hpp"

@@ -1,5 +1,5 @@
 /// @file format.hpp
-/// @brief Model files: APR v2/v1, SafeTensors, format detection, conversion (apr::format).
+/// @brief Model files: APR v2, SafeTensors, GGUF, format detection, conversion (apr::format).
 #pragma once
 
 #include "apr/format/apr_layout.hpp"
@@ -8,6 +8,8 @@
 #include "apr/format/convert.hpp"
 #include "apr/format/crc32.hpp"
 #include "apr/format/detect.hpp"
+#include "apr/format/gguf.hpp"
+#include "apr/format/gguf_writer.hpp"
 #include "apr/format/memory_tensor_file.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/format/safetensors_writer.hpp"

@@ -8,6 +8,8 @@
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/qwen2.hpp"
 #include "apr/models/qwen2_config.hpp"
+#include "apr/models/qwen2_gguf.hpp"
+#include "apr/models/qwen2_names.hpp"
 #include "apr/models/synth.hpp"
 #include "apr/models/weight_store.hpp"
 #include "apr/models/whisper.hpp"

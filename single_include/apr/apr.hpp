@@ -742,6 +742,163 @@ auto visit_dtype(DType dtype, F&& f) -> decltype(f(F32{})) {
 
 }  // namespace apr
 
+// ---- apr/core/ggml_blocks.hpp ----
+/// @file ggml_blocks.hpp
+/// @brief ggml's other block layouts, read and dequantized (apr computes with Q8_0/Q4_0 and
+/// converts these at load): Q4_1, Q5_0, Q5_1 (32 values per block) and the 256-value
+/// super-blocks Q4_K and Q6_K. Layouts as ggml-common.h draws them:
+/// - Q4_1: f16 d, f16 m, 16 bytes; byte j holds element j (low nibble) and j+16 (high); x = q·d + m.
+/// - Q5_0: f16 d, 4 bytes qh (bit j = fifth bit of element j), 16 bytes as Q4_0; x = (q − 16)·d.
+/// - Q5_1: f16 d, f16 m, qh, 16 bytes; x = q·d + m.
+/// - Q4_K: f16 d, f16 dmin, 12 bytes of eight 6-bit scales and mins, 128 bytes of nibbles; each
+///   64 values take 32 bytes, low nibbles for the first 32, high for the next.
+/// - Q6_K: 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales, f16 d; x = d·s·(q − 32).
+
+
+
+namespace apr {
+
+/// ggml Q4_1 block: 32 values.
+struct BlockQ4_1 {
+  uint16_t d;      ///< scale, binary16
+  uint16_t m;      ///< offset, binary16
+  uint8_t qs[16];  ///< nibbles: element j low, element j+16 high
+};
+static_assert(sizeof(BlockQ4_1) == 20);
+
+/// ggml Q5_0 block: 32 values.
+struct BlockQ5_0 {
+  uint16_t d;      ///< scale, binary16
+  uint8_t qh[4];   ///< fifth bits, bit j for element j
+  uint8_t qs[16];  ///< low four bits, as Q4_0
+};
+static_assert(sizeof(BlockQ5_0) == 22);
+
+/// ggml Q5_1 block: 32 values.
+struct BlockQ5_1 {
+  uint16_t d;      ///< scale, binary16
+  uint16_t m;      ///< offset, binary16
+  uint8_t qh[4];   ///< fifth bits
+  uint8_t qs[16];  ///< low four bits
+};
+static_assert(sizeof(BlockQ5_1) == 24);
+
+/// ggml Q4_K super-block: 256 values in 8 groups of 32 with 6-bit scales and mins.
+struct BlockQ4_K {
+  uint16_t d;          ///< scale of the scales, binary16
+  uint16_t dmin;       ///< scale of the mins, binary16
+  uint8_t scales[12];  ///< eight 6-bit scales and eight 6-bit mins, packed
+  uint8_t qs[128];     ///< nibbles
+};
+static_assert(sizeof(BlockQ4_K) == 144);
+
+/// ggml Q6_K super-block: 256 values in 16 groups of 16 with int8 scales.
+struct BlockQ6_K {
+  uint8_t ql[128];    ///< low four bits
+  uint8_t qh[64];     ///< high two bits, four values per byte
+  int8_t scales[16];  ///< per group of 16
+  uint16_t d;         ///< super-block scale, binary16
+};
+static_assert(sizeof(BlockQ6_K) == 210);
+
+/// Dequantizes `blocks` Q4_1 blocks into 32 × blocks floats.
+inline void dequantize_q4_1(const BlockQ4_1* x, float* y, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i, y += 32) {
+    const float d = fp16_to_fp32(x[i].d), m = fp16_to_fp32(x[i].m);
+    for (size_t j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(x[i].qs[j] & 0x0F) * d + m;
+      y[j + 16] = static_cast<float>(x[i].qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+/// The fifth bits of a Q5 block's elements j and j+16.
+inline void q5_high_bits(const uint8_t* qh, size_t j, uint8_t& low_half, uint8_t& high_half) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, qh, 4);
+  low_half = static_cast<uint8_t>(((bits >> j) << 4) & 0x10);
+  high_half = static_cast<uint8_t>((bits >> (j + 12)) & 0x10);
+}
+
+/// Dequantizes `blocks` Q5_0 blocks into 32 × blocks floats.
+inline void dequantize_q5_0(const BlockQ5_0* x, float* y, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i, y += 32) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (size_t j = 0; j < 16; ++j) {
+      uint8_t low = 0, high = 0;
+      q5_high_bits(x[i].qh, j, low, high);
+      y[j] = static_cast<float>(((x[i].qs[j] & 0x0F) | low) - 16) * d;
+      y[j + 16] = static_cast<float>(((x[i].qs[j] >> 4) | high) - 16) * d;
+    }
+  }
+}
+
+/// Dequantizes `blocks` Q5_1 blocks into 32 × blocks floats.
+inline void dequantize_q5_1(const BlockQ5_1* x, float* y, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i, y += 32) {
+    const float d = fp16_to_fp32(x[i].d), m = fp16_to_fp32(x[i].m);
+    for (size_t j = 0; j < 16; ++j) {
+      uint8_t low = 0, high = 0;
+      q5_high_bits(x[i].qh, j, low, high);
+      y[j] = static_cast<float>((x[i].qs[j] & 0x0F) | low) * d + m;
+      y[j + 16] = static_cast<float>((x[i].qs[j] >> 4) | high) * d + m;
+    }
+  }
+}
+
+/// Scale and min of group `j` (0..7) of a Q4_K block's packed 6-bit `scales`.
+inline void q4_k_scale_min(size_t j, const uint8_t* scales, uint8_t& scale, uint8_t& min) {
+  if (j < 4) {
+    scale = scales[j] & 63;
+    min = scales[j + 4] & 63;
+  } else {
+    scale = static_cast<uint8_t>((scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4));
+    min = static_cast<uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+  }
+}
+
+/// Dequantizes `blocks` Q4_K super-blocks into 256 × blocks floats.
+inline void dequantize_q4_k(const BlockQ4_K* x, float* y, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i) {
+    const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    for (size_t group = 0; group < 8; group += 2, q += 32) {
+      uint8_t scale = 0, min = 0;
+      q4_k_scale_min(group, x[i].scales, scale, min);
+      const float d1 = d * scale, m1 = dmin * min;
+      q4_k_scale_min(group + 1, x[i].scales, scale, min);
+      const float d2 = d * scale, m2 = dmin * min;
+      for (size_t l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0x0F) - m1;
+      for (size_t l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+    }
+  }
+}
+
+/// Dequantizes `blocks` Q6_K super-blocks into 256 × blocks floats.
+inline void dequantize_q6_k(const BlockQ6_K* x, float* y, size_t blocks) {
+  for (size_t i = 0; i < blocks; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    for (size_t half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8) {
+      for (size_t l = 0; l < 32; ++l) {
+        const size_t is = l / 16;
+        const int q1 = static_cast<int8_t>((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = static_cast<int8_t>((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = static_cast<int8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = static_cast<int8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+      }
+    }
+  }
+}
+
+}  // namespace apr
+
 // ---- apr/core/mapped_file.hpp ----
 /// @file mapped_file.hpp
 /// @brief MappedFile: a read-only memory map of a whole file (RAII).
@@ -3748,7 +3905,7 @@ inline Result<Tokenizer> load_tokenizer(const std::string& path) {
 
 // ---- apr/format.hpp ----
 /// @file format.hpp
-/// @brief Model files: APR v2/v1, SafeTensors, format detection, conversion (apr::format).
+/// @brief Model files: APR v2, SafeTensors, GGUF, format detection, conversion (apr::format).
 
 // ---- apr/format/apr_layout.hpp ----
 /// @file apr_layout.hpp
@@ -4424,6 +4581,11 @@ inline Result<std::vector<float>> tensor_to_f32(const TensorView& tensor) {
     case DType::bf16: dequantize_row<BF16>(reinterpret_cast<const uint16_t*>(raw), out.data(), numel); break;
     case DType::q8_0: dequantize_row<Q8_0>(reinterpret_cast<const BlockQ8_0*>(raw), out.data(), numel); break;
     case DType::q4_0: dequantize_row<Q4_0>(reinterpret_cast<const BlockQ4_0*>(raw), out.data(), numel); break;
+    case DType::q4_1: dequantize_q4_1(reinterpret_cast<const BlockQ4_1*>(raw), out.data(), numel / 32); break;
+    case DType::q5_0: dequantize_q5_0(reinterpret_cast<const BlockQ5_0*>(raw), out.data(), numel / 32); break;
+    case DType::q5_1: dequantize_q5_1(reinterpret_cast<const BlockQ5_1*>(raw), out.data(), numel / 32); break;
+    case DType::q4_k: dequantize_q4_k(reinterpret_cast<const BlockQ4_K*>(raw), out.data(), numel / 256); break;
+    case DType::q6_k: dequantize_q6_k(reinterpret_cast<const BlockQ6_K*>(raw), out.data(), numel / 256); break;
     case DType::apr_q4: dequantize_apr_q4(raw, numel, out.data()); break;
     case DType::apr_q8: dequantize_apr_q8(raw, numel, out.data()); break;
     case DType::f64: integers(double{}); break;
@@ -4512,6 +4674,344 @@ inline Result<std::shared_ptr<MemoryTensorFile>> convert_file(const TensorFile& 
 /// @file detect.hpp
 /// @brief Format detection by content (magic bytes, not extension) and open_tensor_file().
 
+
+// ---- apr/format/gguf.hpp ----
+/// @file gguf.hpp
+/// @brief GGUF v3 (llama.cpp's model files): reader over an mmap, tensors as zero-copy views.
+///
+/// Layout (little-endian): "GGUF", u32 version (2 or 3), u64 tensor count, u64 metadata count;
+/// metadata entries (string key, u32 type, value); tensor infos (string name, u32 dims, u64 dims
+/// innermost first, u32 ggml type, u64 offset from the data start); then, at the next multiple
+/// of general.alignment (32 unless given), the data. Strings are u64 length + UTF-8 bytes;
+/// arrays are u32 element type, u64 count, elements (arrays may nest).
+
+
+
+
+namespace apr::format {
+
+/// GGUF metadata value types.
+enum class GgufType : uint32_t {
+  u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7, string = 8, array = 9, u64 = 10, i64 = 11, f64 = 12,
+};
+
+/// A typed GGUF metadata value: a scalar or string in `value`, or an array of `elements`.
+struct GgufValue {
+  GgufType type = GgufType::u32;      ///< the value's type
+  nlohmann::json value;                ///< scalar or string (null for arrays)
+  GgufType element_type = GgufType::u8;  ///< arrays: type of every element
+  std::vector<GgufValue> elements;     ///< arrays: the elements
+
+  /// A scalar or string of `type`.
+  static GgufValue scalar(GgufType type, nlohmann::json value) { return {type, std::move(value), GgufType::u8, {}}; }
+  /// A string.
+  static GgufValue text(std::string value) { return scalar(GgufType::string, std::move(value)); }
+  /// An array of `element_type` values.
+  static GgufValue array(GgufType element_type, std::vector<GgufValue> elements) {
+    return {GgufType::array, nullptr, element_type, std::move(elements)};
+  }
+  /// The value as JSON (arrays as JSON arrays).
+  [[nodiscard]] nlohmann::json to_json() const {
+    if (type != GgufType::array) return value;
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& element : elements) out.push_back(element.to_json());
+    return out;
+  }
+};
+
+/// One metadata entry.
+struct GgufEntry {
+  std::string key;  ///< e.g. "qwen2.block_count"
+  GgufValue value;  ///< its value
+};
+
+/// ggml's type code of `dtype` in GGUF files, or nothing when GGUF has no such type.
+constexpr std::optional<uint32_t> ggml_type_of(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 0;
+    case DType::f16: return 1;
+    case DType::q4_0: return 2;
+    case DType::q4_1: return 3;
+    case DType::q5_0: return 6;
+    case DType::q5_1: return 7;
+    case DType::q8_0: return 8;
+    case DType::q4_k: return 12;
+    case DType::q6_k: return 14;
+    case DType::i8: return 24;
+    case DType::i16: return 25;
+    case DType::i32: return 26;
+    case DType::i64: return 27;
+    case DType::f64: return 28;
+    case DType::bf16: return 30;
+    default: return std::nullopt;
+  }
+}
+
+/// The apr dtype of ggml type `code`, or nothing for types apr does not read.
+constexpr std::optional<DType> dtype_of_ggml_type(uint32_t code) {
+  for (DType dtype : {DType::f32, DType::f16, DType::q4_0, DType::q4_1, DType::q5_0, DType::q5_1, DType::q8_0, DType::q4_k, DType::q6_k,
+                      DType::i8, DType::i16, DType::i32, DType::i64, DType::f64, DType::bf16}) {
+    if (ggml_type_of(dtype) == code) return dtype;
+  }
+  return std::nullopt;
+}
+
+/// Most dims a GGUF tensor has (ggml's GGML_MAX_DIMS).
+inline constexpr uint32_t kGgufMaxDims = 4;
+/// Deepest nesting of arrays apr accepts.
+inline constexpr int kGgufMaxArrayDepth = 8;
+
+/// The parsed structure of a GGUF file: metadata and tensors (views into the parsed bytes).
+struct GgufContents {
+  uint32_t version = 3;                 ///< format version
+  std::vector<GgufEntry> entries;       ///< metadata in file order
+  std::vector<std::string> names;       ///< tensor names in file order
+  std::vector<TensorView> tensors;      ///< views into the bytes (names point into `names`)
+  std::vector<uint64_t> offsets;        ///< absolute byte offset of each tensor's data
+  uint64_t alignment = 32;              ///< general.alignment
+  uint64_t data_start = 0;              ///< offset of the data section
+
+  /// The entry named `key`, or nullptr.
+  [[nodiscard]] const GgufValue* find(std::string_view key) const {
+    for (const auto& entry : entries) {
+      if (entry.key == key) return &entry.value;
+    }
+    return nullptr;
+  }
+};
+
+namespace detail {
+
+/// Reads a GGUF string (u64 length + bytes) named `field`.
+inline Result<std::string> read_gguf_string(ByteReader& reader, std::string_view field) {
+  auto length = reader.read<uint64_t>(field);
+  if (!length) return std::move(length).error();
+  auto text = reader.take_string(*length, field);
+  if (!text) return std::move(text).error();
+  return std::string(*text);
+}
+
+/// Reads a value of `type` for metadata key `key`.
+inline Result<GgufValue> read_gguf_value(ByteReader& reader, GgufType type, const std::string& key, int depth) {
+  auto scalar = [&]<class T>(T) -> Result<GgufValue> {
+    auto value = reader.read<T>(key);
+    if (!value) return std::move(value).error();
+    if constexpr (std::is_floating_point_v<T>) {
+      return GgufValue::scalar(type, std::isfinite(*value) ? nlohmann::json(*value) : nlohmann::json(nullptr));
+    } else {
+      return GgufValue::scalar(type, *value);
+    }
+  };
+  switch (type) {
+    case GgufType::u8: return scalar(uint8_t{});
+    case GgufType::i8: return scalar(int8_t{});
+    case GgufType::u16: return scalar(uint16_t{});
+    case GgufType::i16: return scalar(int16_t{});
+    case GgufType::u32: return scalar(uint32_t{});
+    case GgufType::i32: return scalar(int32_t{});
+    case GgufType::u64: return scalar(uint64_t{});
+    case GgufType::i64: return scalar(int64_t{});
+    case GgufType::f32: return scalar(float{});
+    case GgufType::f64: return scalar(double{});
+    case GgufType::boolean: {
+      const size_t at = reader.offset();
+      auto value = reader.read<uint8_t>(key);
+      if (!value) return std::move(value).error();
+      if (*value > 1) return make_error(ErrorCode::format, "metadata '{}' at offset {:#x}: bool byte {} is not 0 or 1", key, at, *value);
+      return GgufValue::scalar(type, *value == 1);
+    }
+    case GgufType::string: {
+      auto text = read_gguf_string(reader, key);
+      if (!text) return std::move(text).error();
+      return GgufValue::text(std::move(text).value());
+    }
+    case GgufType::array: {
+      if (depth >= kGgufMaxArrayDepth) return make_error(ErrorCode::format, "metadata '{}': arrays nested deeper than {}", key, kGgufMaxArrayDepth);
+      const size_t at = reader.offset();
+      auto element_type = reader.read<uint32_t>(key);
+      if (!element_type) return std::move(element_type).error();
+      if (*element_type > static_cast<uint32_t>(GgufType::f64)) {
+        return make_error(ErrorCode::format, "metadata '{}' at offset {:#x}: array element type {} is not a GGUF type (0..12)", key, at, *element_type);
+      }
+      auto count = reader.read<uint64_t>(key);
+      if (!count) return std::move(count).error();
+      // every element takes at least one byte: a count beyond the bytes left is corrupt
+      if (*count > reader.remaining()) {
+        return make_error(ErrorCode::format, "metadata '{}' at offset {:#x}: array of {} elements in {} remaining bytes", key, at, *count,
+                          reader.remaining());
+      }
+      std::vector<GgufValue> elements;
+      elements.reserve(static_cast<size_t>(*count));
+      for (uint64_t i = 0; i < *count; ++i) {
+        auto element = read_gguf_value(reader, static_cast<GgufType>(*element_type), key, depth + 1);
+        if (!element) return std::move(element).error();
+        elements.push_back(std::move(element).value());
+      }
+      return GgufValue::array(static_cast<GgufType>(*element_type), std::move(elements));
+    }
+  }
+  return make_error(ErrorCode::format, "metadata '{}': value type {} is not a GGUF type (0..12)", key, static_cast<uint32_t>(type));
+}
+
+}  // namespace detail
+
+/// Parses GGUF `bytes`; `source` (a file name) prefixes every error. Every count, length,
+/// dim and offset is checked against the bytes before use.
+inline Result<GgufContents> parse_gguf(std::span<const std::byte> bytes, std::string_view source) {
+  ByteReader reader(bytes, source);
+  auto magic = reader.take_string(4, "magic");
+  if (!magic) return std::move(magic).error();
+  if (*magic != "GGUF") return make_error(ErrorCode::format, "{}: magic at offset 0x0 is not 'GGUF'", source);
+  GgufContents contents;
+  auto version = reader.read<uint32_t>("version");
+  if (!version) return std::move(version).error();
+  if (*version != 2 && *version != 3) return make_error(ErrorCode::format, "{}: GGUF version {} at offset 0x4 (apr reads 2 and 3)", source, *version);
+  contents.version = *version;
+  auto tensor_count = reader.read<uint64_t>("tensor count");
+  if (!tensor_count) return std::move(tensor_count).error();
+  auto entry_count = reader.read<uint64_t>("metadata count");
+  if (!entry_count) return std::move(entry_count).error();
+  // a metadata entry takes at least 12 bytes, a tensor info at least 24
+  if (*entry_count > reader.remaining() / 12 || *tensor_count > reader.remaining() / 24) {
+    return make_error(ErrorCode::format, "{}: {} metadata entries and {} tensors cannot fit in {} bytes", source, *entry_count, *tensor_count,
+                      bytes.size());
+  }
+  for (uint64_t i = 0; i < *entry_count; ++i) {
+    const size_t at = reader.offset();
+    auto key = detail::read_gguf_string(reader, "metadata key");
+    if (!key) return std::move(key).error();
+    auto type = reader.read<uint32_t>("metadata type");
+    if (!type) return std::move(type).error();
+    if (*type > static_cast<uint32_t>(GgufType::f64)) {
+      return make_error(ErrorCode::format, "{}: metadata '{}' at offset {:#x}: type {} is not a GGUF type (0..12)", source, *key, at, *type);
+    }
+    auto value = detail::read_gguf_value(reader, static_cast<GgufType>(*type), *key, 0);
+    if (!value) return std::move(value).error().with_context(std::string(source));
+    contents.entries.push_back({std::move(key).value(), std::move(value).value()});
+  }
+  if (const GgufValue* alignment = contents.find("general.alignment")) {
+    const bool integral = alignment->type == GgufType::u32 || alignment->type == GgufType::u64 || alignment->type == GgufType::i32;
+    const int64_t value = integral ? alignment->value.get<int64_t>() : 0;
+    if (value <= 0 || value > (1 << 20) || (value & (value - 1)) != 0) {
+      return make_error(ErrorCode::format, "{}: general.alignment {} is not a power of two up to 1 MiB", source, alignment->value.dump());
+    }
+    contents.alignment = static_cast<uint64_t>(value);
+  }
+
+  struct Info {
+    std::vector<uint64_t> dims;
+    DType dtype;
+    uint64_t offset;
+    uint64_t size;
+  };
+  std::vector<Info> infos;
+  for (uint64_t i = 0; i < *tensor_count; ++i) {
+    const size_t at = reader.offset();
+    auto name = detail::read_gguf_string(reader, "tensor name");
+    if (!name) return std::move(name).error();
+    auto n_dims = reader.read<uint32_t>("tensor dims");
+    if (!n_dims) return std::move(n_dims).error();
+    if (*n_dims == 0 || *n_dims > kGgufMaxDims) {
+      return make_error(ErrorCode::format, "{}: tensor '{}' at offset {:#x}: {} dims (expected 1..{})", source, *name, at, *n_dims, kGgufMaxDims);
+    }
+    Info info{};
+    uint64_t numel = 1;
+    for (uint32_t d = 0; d < *n_dims; ++d) {
+      auto dim = reader.read<uint64_t>("tensor dim");
+      if (!dim) return std::move(dim).error();
+      if (*dim == 0 || !checked_mul(numel, *dim, numel) || numel > (uint64_t{1} << 48)) {
+        return make_error(ErrorCode::format, "{}: tensor '{}' at offset {:#x}: dim {} = {} gives an absurd size", source, *name, at, d, *dim);
+      }
+      info.dims.push_back(*dim);
+    }
+    auto type = reader.read<uint32_t>("tensor type");
+    if (!type) return std::move(type).error();
+    const auto dtype = dtype_of_ggml_type(*type);
+    if (!dtype) return make_error(ErrorCode::unsupported, "{}: tensor '{}': ggml type {} is not one apr reads", source, *name, *type);
+    info.dtype = *dtype;
+    const auto size = dtype_bytes(*dtype, numel);
+    if (!size || info.dims[0] % dtype_info(*dtype).block_size != 0) {
+      return make_error(ErrorCode::format, "{}: tensor '{}': rows of {} values are not whole {} blocks", source, *name, info.dims[0], to_string(*dtype));
+    }
+    info.size = *size;
+    auto offset = reader.read<uint64_t>("tensor offset");
+    if (!offset) return std::move(offset).error();
+    if (*offset % contents.alignment != 0) {
+      return make_error(ErrorCode::format, "{}: tensor '{}': data offset {} is not a multiple of the alignment {}", source, *name, *offset,
+                        contents.alignment);
+    }
+    info.offset = *offset;
+    for (const auto& existing : contents.names) {
+      if (existing == *name) return make_error(ErrorCode::format, "{}: tensor '{}' appears twice", source, *name);
+    }
+    contents.names.push_back(std::move(name).value());
+    infos.push_back(std::move(info));
+  }
+  contents.data_start = (reader.offset() + contents.alignment - 1) / contents.alignment * contents.alignment;
+  if (contents.data_start > bytes.size() && !infos.empty()) {
+    return make_error(ErrorCode::format, "{}: data section at offset {:#x} starts past the end of the file ({} bytes)", source, contents.data_start,
+                      bytes.size());
+  }
+  for (size_t i = 0; i < infos.size(); ++i) {
+    uint64_t begin = 0, end = 0;
+    if (!checked_add(contents.data_start, infos[i].offset, begin) || !checked_add(begin, infos[i].size, end) || end > bytes.size()) {
+      return make_error(ErrorCode::format, "{}: tensor '{}': {} bytes at data offset {} run past the end of the file ({} bytes)", source,
+                        contents.names[i], infos[i].size, infos[i].offset, bytes.size());
+    }
+    // apr reads elements and blocks in place: their natural alignment must hold
+    const uint64_t natural = std::min<uint64_t>(8, dtype_info(infos[i].dtype).block_size == 1 ? dtype_info(infos[i].dtype).block_bytes : 2);
+    if (begin % natural != 0) {
+      return make_error(ErrorCode::format, "{}: tensor '{}': data at offset {:#x} is not {}-byte aligned for {}", source, contents.names[i], begin,
+                        natural, to_string(infos[i].dtype));
+    }
+    std::vector<uint64_t> shape(infos[i].dims.rbegin(), infos[i].dims.rend());  // apr: outermost first
+    contents.tensors.push_back({contents.names[i], infos[i].dtype, Shape::from(shape),
+                                bytes.subspan(static_cast<size_t>(begin), static_cast<size_t>(infos[i].size))});
+    contents.offsets.push_back(begin);
+  }
+  return contents;
+}
+
+/// A GGUF file opened as a TensorFile: memory-mapped, tensors viewed in place.
+class GgufFile final : public TensorFile {
+ public:
+  /// Opens and parses `path`.
+  static Result<std::unique_ptr<GgufFile>> open(const std::string& path) {
+    auto mapped = MappedFile::open(path);
+    if (!mapped) return std::move(mapped).error();
+    auto contents = parse_gguf(mapped->bytes(), path);
+    if (!contents) return std::move(contents).error();
+    std::unique_ptr<GgufFile> file(new GgufFile(path, std::move(mapped).value(), std::move(contents).value()));
+    return file;
+  }
+
+  [[nodiscard]] std::string_view format() const override { return "gguf"; }
+  [[nodiscard]] const std::string& path() const override { return path_; }
+  [[nodiscard]] std::span<const TensorView> tensors() const override { return contents_.tensors; }
+  [[nodiscard]] const nlohmann::json& metadata() const override { return metadata_; }
+  [[nodiscard]] std::optional<uint64_t> data_offset(const TensorView& tensor) const override {
+    for (size_t i = 0; i < contents_.tensors.size(); ++i) {
+      if (contents_.tensors[i].bytes.data() == tensor.bytes.data()) return contents_.offsets[i];
+    }
+    return std::nullopt;
+  }
+  /// The typed metadata and layout facts.
+  [[nodiscard]] const GgufContents& contents() const noexcept { return contents_; }
+
+ private:
+  GgufFile(std::string path, MappedFile mapped, GgufContents contents)
+      : path_(std::move(path)), mapped_(std::move(mapped)), contents_(std::move(contents)) {
+    metadata_ = nlohmann::json::object();
+    for (const auto& entry : contents_.entries) metadata_[entry.key] = entry.value.to_json();
+  }
+
+  std::string path_;
+  MappedFile mapped_;  // the views point into this mapping (stable when moved)
+  GgufContents contents_;
+  nlohmann::json metadata_;
+};
+
+}  // namespace apr::format
 
 // ---- apr/format/safetensors.hpp ----
 /// @file safetensors.hpp
@@ -4813,13 +5313,157 @@ inline Result<std::unique_ptr<TensorFile>> open_tensor_file(const std::string& p
       if (!parsed) return std::move(parsed).error();
       return std::unique_ptr<TensorFile>(std::move(parsed).value());
     }
-    case FileFormat::gguf:
-      return make_error(ErrorCode::unsupported, "{}: GGUF reading is not available in this build", path);
+    case FileFormat::gguf: {
+      auto file = GgufFile::open(path);
+      if (!file) return std::move(file).error();
+      return std::unique_ptr<TensorFile>(std::move(file).value());
+    }
     case FileFormat::directory:
       return make_error(ErrorCode::invalid_argument, "{}: is a folder; open its model.safetensors or use the model loader", path);
     case FileFormat::unknown: break;
   }
   return make_error(ErrorCode::format, "{}: unknown format (not APR, SafeTensors, GGUF or JSON)", path);
+}
+
+}  // namespace apr::format
+
+// ---- apr/format/gguf_writer.hpp ----
+/// @file gguf_writer.hpp
+/// @brief write_gguf(): a GGUF v3 file streamed tensor by tensor, written atomically (temporary
+/// file renamed into place): header, metadata of every type (nested arrays included), tensor
+/// infos, alignment padding, then each tensor's data padded to the alignment.
+
+
+
+namespace apr::format {
+
+/// One tensor to write: name, dtype, shape (outermost first) and a function that streams
+/// exactly its bytes into the sink.
+struct GgufWriteTensor {
+  std::string name;                                ///< GGUF name, e.g. "blk.0.attn_q.weight"
+  DType dtype = DType::f32;                        ///< stored dtype (GGUF's types only)
+  Shape shape;                                     ///< dims, outermost first (written innermost first)
+  std::function<Result<void>(ByteSink&)> write;    ///< streams the data
+};
+
+namespace detail {
+
+/// Appends the little-endian bytes of `value` to `out`.
+template <class T>
+void put(std::vector<std::byte>& out, T value) {
+  const auto* bytes = reinterpret_cast<const std::byte*>(&value);
+  out.insert(out.end(), bytes, bytes + sizeof(T));
+}
+
+/// Appends a GGUF string.
+inline void put_string(std::vector<std::byte>& out, std::string_view text) {
+  put<uint64_t>(out, text.size());
+  const auto* bytes = reinterpret_cast<const std::byte*>(text.data());
+  out.insert(out.end(), bytes, bytes + text.size());
+}
+
+/// Appends `value` (without its type code) to `out`; errors name `key`.
+inline Result<void> put_value(std::vector<std::byte>& out, const GgufValue& value, const std::string& key) {
+  const auto number = [&]<class T>(T) -> Result<void> {
+    if (!value.value.is_number() && !value.value.is_boolean()) {
+      return make_error(ErrorCode::invalid_argument, "GGUF metadata '{}': {} is not a number", key, value.value.dump());
+    }
+    put<T>(out, value.value.get<T>());
+    return ok();
+  };
+  switch (value.type) {
+    case GgufType::u8: return number(uint8_t{});
+    case GgufType::i8: return number(int8_t{});
+    case GgufType::u16: return number(uint16_t{});
+    case GgufType::i16: return number(int16_t{});
+    case GgufType::u32: return number(uint32_t{});
+    case GgufType::i32: return number(int32_t{});
+    case GgufType::u64: return number(uint64_t{});
+    case GgufType::i64: return number(int64_t{});
+    case GgufType::f32: return number(float{});
+    case GgufType::f64: return number(double{});
+    case GgufType::boolean:
+      if (!value.value.is_boolean()) return make_error(ErrorCode::invalid_argument, "GGUF metadata '{}': {} is not a bool", key, value.value.dump());
+      put<uint8_t>(out, value.value.get<bool>() ? 1 : 0);
+      return ok();
+    case GgufType::string:
+      if (!value.value.is_string()) return make_error(ErrorCode::invalid_argument, "GGUF metadata '{}': {} is not a string", key, value.value.dump());
+      put_string(out, value.value.get_ref<const std::string&>());
+      return ok();
+    case GgufType::array:
+      put<uint32_t>(out, static_cast<uint32_t>(value.element_type));
+      put<uint64_t>(out, value.elements.size());
+      for (const auto& element : value.elements) {
+        if (element.type != value.element_type) {
+          return make_error(ErrorCode::invalid_argument, "GGUF metadata '{}': an array of type {} holds an element of type {}", key,
+                            static_cast<uint32_t>(value.element_type), static_cast<uint32_t>(element.type));
+        }
+        auto status = put_value(out, element, key);
+        if (!status) return status;
+      }
+      return ok();
+  }
+  return make_error(ErrorCode::invalid_argument, "GGUF metadata '{}': unknown type {}", key, static_cast<uint32_t>(value.type));
+}
+
+}  // namespace detail
+
+/// Writes `entries` and `tensors` to `path` as GGUF v3 with data aligned to `alignment` (a
+/// general.alignment entry is added when it is not 32).
+inline Result<void> write_gguf(const std::string& path, std::vector<GgufEntry> entries, const std::vector<GgufWriteTensor>& tensors,
+                               uint32_t alignment = 32) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) return make_error(ErrorCode::invalid_argument, "GGUF alignment {} is not a power of two", alignment);
+  if (alignment != 32) entries.push_back({"general.alignment", GgufValue::scalar(GgufType::u32, alignment)});
+  std::vector<std::byte> header;
+  header.insert(header.end(), {std::byte{'G'}, std::byte{'G'}, std::byte{'U'}, std::byte{'F'}});
+  detail::put<uint32_t>(header, 3);
+  detail::put<uint64_t>(header, tensors.size());
+  detail::put<uint64_t>(header, entries.size());
+  for (const auto& entry : entries) {
+    detail::put_string(header, entry.key);
+    detail::put<uint32_t>(header, static_cast<uint32_t>(entry.value.type));
+    auto status = detail::put_value(header, entry.value, entry.key);
+    if (!status) return status;
+  }
+  std::vector<uint64_t> sizes;
+  uint64_t offset = 0;
+  for (const auto& tensor : tensors) {
+    const auto code = ggml_type_of(tensor.dtype);
+    if (!code) return make_error(ErrorCode::invalid_argument, "tensor '{}': GGUF has no {} type", tensor.name, to_string(tensor.dtype));
+    uint64_t numel = 0;
+    const auto size = tensor.shape.checked_numel(numel) ? dtype_bytes(tensor.dtype, numel) : std::nullopt;
+    if (tensor.shape.ndim() == 0 || tensor.shape.ndim() > kGgufMaxDims || !size || tensor.shape.back() % dtype_info(tensor.dtype).block_size != 0) {
+      return make_error(ErrorCode::invalid_argument, "tensor '{}': shape {} cannot be stored as GGUF {}", tensor.name, to_string(tensor.shape),
+                        to_string(tensor.dtype));
+    }
+    detail::put_string(header, tensor.name);
+    detail::put<uint32_t>(header, static_cast<uint32_t>(tensor.shape.ndim()));
+    for (size_t d = tensor.shape.ndim(); d-- > 0;) detail::put<uint64_t>(header, tensor.shape[d]);
+    detail::put<uint32_t>(header, *code);
+    detail::put<uint64_t>(header, offset);
+    sizes.push_back(*size);
+    offset += (*size + alignment - 1) / alignment * alignment;
+  }
+  header.resize((header.size() + alignment - 1) / alignment * alignment, std::byte{0});
+
+  auto file = AtomicFile::create(path);
+  if (!file) return std::move(file).error();
+  ByteSink& sink = (*file)->sink();
+  auto status = sink.write(header);
+  const std::vector<std::byte> zeros(alignment, std::byte{0});
+  for (size_t i = 0; i < tensors.size() && status; ++i) {
+    const uint64_t start = sink.written();
+    status = tensors[i].write(sink);
+    if (!status) break;
+    if (sink.written() - start != sizes[i]) {
+      status = make_error(ErrorCode::internal, "tensor '{}': wrote {} bytes, expected {}", tensors[i].name, sink.written() - start, sizes[i]);
+      break;
+    }
+    const uint64_t padding = (alignment - sizes[i] % alignment) % alignment;
+    status = sink.write(std::span(zeros).first(static_cast<size_t>(padding)));
+  }
+  if (!status) return status;
+  return (*file)->commit();
 }
 
 }  // namespace apr::format
@@ -5503,6 +6147,113 @@ class Qwen2 final : public LanguageModel {
 
 }  // namespace apr::models
 
+// ---- apr/models/qwen2_names.hpp ----
+/// @file qwen2_names.hpp
+/// @brief The Qwen2 family's tensor names in one table: Hugging Face (which APR files keep) and
+/// llama.cpp's GGUF names, and the GGUF metadata keys of a Qwen2 config.
+
+
+
+
+namespace apr::models {
+
+/// Hugging Face ↔ GGUF names of the tensors outside the layers.
+inline constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kQwen2GlobalNames{{
+    {"model.embed_tokens.weight", "token_embd.weight"},
+    {"model.norm.weight", "output_norm.weight"},
+    {"lm_head.weight", "output.weight"},
+}};
+
+/// Hugging Face ↔ GGUF names inside layer N ("model.layers.N." ↔ "blk.N.").
+inline constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kQwen2LayerNames{{
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"},
+    {"self_attn.q_proj.bias", "attn_q.bias"},
+    {"self_attn.k_proj.weight", "attn_k.weight"},
+    {"self_attn.k_proj.bias", "attn_k.bias"},
+    {"self_attn.v_proj.weight", "attn_v.weight"},
+    {"self_attn.v_proj.bias", "attn_v.bias"},
+    {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"mlp.gate_proj.weight", "ffn_gate.weight"},
+    {"mlp.up_proj.weight", "ffn_up.weight"},
+    {"mlp.down_proj.weight", "ffn_down.weight"},
+    {"mlp.gate.weight", "ffn_gate_inp.weight"},
+}};
+
+/// Splits "<prefix>N.<rest>" into (N, rest); nothing when `name` does not have that form.
+inline std::optional<std::pair<std::string, std::string_view>> split_layer_name(std::string_view name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return std::nullopt;
+  const std::string_view tail = name.substr(prefix.size());
+  const size_t dot = tail.find('.');
+  if (dot == 0 || dot == std::string_view::npos) return std::nullopt;
+  for (char c : tail.substr(0, dot)) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  return std::pair{std::string(tail.substr(0, dot)), tail.substr(dot + 1)};
+}
+
+/// The GGUF name of Hugging Face tensor `hf_name`, or nothing when the table has no entry.
+inline std::optional<std::string> qwen2_gguf_name(std::string_view hf_name) {
+  for (const auto& [hf, gguf] : kQwen2GlobalNames) {
+    if (hf == hf_name) return std::string(gguf);
+  }
+  if (auto layer = split_layer_name(hf_name, "model.layers.")) {
+    for (const auto& [hf, gguf] : kQwen2LayerNames) {
+      if (hf == layer->second) return fmt::format("blk.{}.{}", layer->first, gguf);
+    }
+  }
+  return std::nullopt;
+}
+
+/// The Hugging Face name of GGUF tensor `gguf_name`, or nothing when the table has no entry.
+inline std::optional<std::string> qwen2_hf_name(std::string_view gguf_name) {
+  for (const auto& [hf, gguf] : kQwen2GlobalNames) {
+    if (gguf == gguf_name) return std::string(hf);
+  }
+  if (auto layer = split_layer_name(gguf_name, "blk.")) {
+    for (const auto& [hf, gguf] : kQwen2LayerNames) {
+      if (gguf == layer->second) return fmt::format("model.layers.{}.{}", layer->first, hf);
+    }
+  }
+  return std::nullopt;
+}
+
+/// A Hugging Face style config.json for the Qwen2 model in a GGUF file (llama.cpp's qwen2.*
+/// keys; the vocabulary from qwen2.vocab_size or token_embd's rows; tied when there is no output.weight).
+inline Result<nlohmann::json> qwen2_config_from_gguf(const format::TensorFile& file) {
+  const nlohmann::json& m = file.metadata();
+  const std::string architecture = m.value("general.architecture", std::string());
+  if (architecture != "qwen2") {
+    return make_error(ErrorCode::unsupported, "{}: GGUF architecture '{}' (apr reads qwen2 GGUF files)", file.path(), architecture);
+  }
+  auto number = [&](const char* key) -> nlohmann::json { return m.contains(key) && m[key].is_number() ? m[key] : nlohmann::json(); };
+  nlohmann::json config = {{"model_type", "qwen2"},
+                           {"hidden_size", number("qwen2.embedding_length")},
+                           {"num_hidden_layers", number("qwen2.block_count")},
+                           {"intermediate_size", number("qwen2.feed_forward_length")},
+                           {"num_attention_heads", number("qwen2.attention.head_count")},
+                           {"num_key_value_heads", number("qwen2.attention.head_count_kv")},
+                           {"tie_word_embeddings", file.find("output.weight") == nullptr}};
+  if (config["num_key_value_heads"].is_null()) config["num_key_value_heads"] = config["num_attention_heads"];
+  if (!number("qwen2.rope.freq_base").is_null()) config["rope_theta"] = number("qwen2.rope.freq_base");
+  if (!number("qwen2.attention.layer_norm_rms_epsilon").is_null()) config["rms_norm_eps"] = number("qwen2.attention.layer_norm_rms_epsilon");
+  if (!number("qwen2.context_length").is_null()) config["max_position_embeddings"] = number("qwen2.context_length");
+  if (!number("qwen2.attention.key_length").is_null()) config["head_dim"] = number("qwen2.attention.key_length");
+  config["vocab_size"] = number("qwen2.vocab_size");
+  if (config["vocab_size"].is_null()) {
+    if (const TensorView* embedding = file.find("token_embd.weight"); embedding != nullptr && embedding->shape.ndim() == 2) {
+      config["vocab_size"] = embedding->shape[0];
+    }
+  }
+  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
+    if (!number(key).is_null()) config[std::string_view(key).ends_with("bos_token_id") ? "bos_token_id" : "eos_token_id"] = number(key);
+  }
+  return config;
+}
+
+}  // namespace apr::models
+
 
 namespace apr::models {
 
@@ -5552,8 +6303,10 @@ inline DType dominant_matrix_dtype(const format::TensorFile& file) {
 }
 
 /// Instantiates the architecture named in `config` over `file`.
+/// `translate` maps Hugging Face tensor names to the file's (GGUF files use llama.cpp's names).
 inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile> file, const nlohmann::json& config,
-                                       const LoadOptions& options, std::string source, std::string directory) {
+                                       const LoadOptions& options, std::string source, std::string directory,
+                                       NameTranslator translate = {}) {
   auto text_field = [&](const char* key) {
     return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : std::string();
   };
@@ -5565,7 +6318,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
     auto parsed = config.contains("num_hidden_layers") ? Qwen2Config::from_hf_json(config) : Qwen2Config::from_apr_metadata(config);
     if (!parsed) return std::move(parsed).error().with_context(loaded.source);
     auto made = visit_dtype(dtype, [&](auto tag) -> Result<std::unique_ptr<LanguageModel>> {
-      auto model = Qwen2<decltype(tag)>::load(file, *parsed, {}, options.model);
+      auto model = Qwen2<decltype(tag)>::load(file, *parsed, translate, options.model);
       if (!model) return std::move(model).error();
       return std::unique_ptr<LanguageModel>(std::move(model).value());
     });
@@ -5578,8 +6331,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 }
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
-/// metadata), a Hugging Face folder (config.json + model.safetensors or its index), or a
-/// .safetensors file with a config.json beside it.
+/// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
+/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file.
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -5607,6 +6360,12 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
     if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) loaded->tokenizer_json = metadata["tokenizer.json"];
     if (metadata.contains("chat_template") && metadata["chat_template"].is_string()) loaded->chat_template = metadata["chat_template"];
     return loaded;
+  }
+  if (shared->format() == "gguf") {
+    auto config = qwen2_config_from_gguf(*shared);
+    if (!config) return std::move(config).error();
+    return instantiate(shared, *config, options, path, std::string(),
+                       [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
   }
   auto config = read_json_file(directory / "config.json");
   if (!config) return std::move(config).error();
@@ -6798,6 +7557,115 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
   if (!model) return std::move(model).error().with_context(path);
   loaded.model = std::move(model).value();
   return loaded;
+}
+
+}  // namespace apr::models
+
+// ---- apr/models/qwen2_gguf.hpp ----
+/// @file qwen2_gguf.hpp
+/// @brief write_qwen2_gguf(): a Qwen2 model (Hugging Face names, any file apr reads) written as
+/// a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* metadata keys, matrices and
+/// embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), norms and
+/// biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
+
+
+
+namespace apr::models {
+
+/// llama.cpp's general.file_type code for a model whose matrices are `dtype` (LLAMA_FTYPE_*).
+constexpr uint32_t llama_file_type(DType dtype) {
+  switch (dtype) {
+    case DType::f16: return 1;
+    case DType::q4_0: return 2;
+    case DType::q8_0: return 7;
+    case DType::bf16: return 32;
+    default: return 0;
+  }
+}
+
+/// The tokenizer of a Qwen2 model as GGUF keys: vocabulary (id order), token types (1 normal,
+/// 3 control for special added tokens), BPE merges, and the special ids.
+struct GgufTokenizer {
+  std::vector<std::string> tokens;  ///< token text by id (byte-level BPE alphabet)
+  std::vector<int32_t> token_types; ///< per id
+  std::vector<std::string> merges;  ///< "a b" pairs, by rank
+  std::optional<int32_t> bos_id;    ///< beginning-of-text id
+  std::optional<int32_t> eos_id;    ///< end-of-text id
+};
+
+/// Writes the Qwen2 model of `config` held in `source` (Hugging Face names) to `path` as GGUF
+/// with matrices in `matrix_dtype`; `name` goes to general.name.
+inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwen2Config& config, const std::string& path, DType matrix_dtype,
+                                     const std::string& name, const std::optional<GgufTokenizer>& tokenizer = std::nullopt) {
+  if (matrix_dtype != DType::f32 && matrix_dtype != DType::f16 && matrix_dtype != DType::q8_0 && matrix_dtype != DType::q4_0) {
+    return make_error(ErrorCode::invalid_argument, "GGUF export: matrices as {} (expected f32, f16, q8_0 or q4_0)", to_string(matrix_dtype));
+  }
+  using format::GgufType;
+  using format::GgufValue;
+  std::vector<format::GgufEntry> entries{
+      {"general.architecture", GgufValue::text("qwen2")},
+      {"general.name", GgufValue::text(name)},
+      {"qwen2.context_length", GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
+      {"qwen2.embedding_length", GgufValue::scalar(GgufType::u32, config.hidden_size)},
+      {"qwen2.block_count", GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
+      {"qwen2.feed_forward_length", GgufValue::scalar(GgufType::u32, config.intermediate_size)},
+      {"qwen2.attention.head_count", GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
+      {"qwen2.attention.head_count_kv", GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
+      {"qwen2.rope.freq_base", GgufValue::scalar(GgufType::f32, config.rope_theta)},
+      {"qwen2.attention.layer_norm_rms_epsilon", GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
+      {"qwen2.vocab_size", GgufValue::scalar(GgufType::u32, config.vocab_size)},
+      {"general.file_type", GgufValue::scalar(GgufType::u32, llama_file_type(matrix_dtype))},
+  };
+  if (config.head_dim * config.num_attention_heads != config.hidden_size) {
+    entries.push_back({"qwen2.attention.key_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({"qwen2.attention.value_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+  }
+  if (tokenizer) {
+    auto strings = [](const std::vector<std::string>& values) {
+      std::vector<GgufValue> out;
+      out.reserve(values.size());
+      for (const auto& v : values) out.push_back(GgufValue::text(v));
+      return GgufValue::array(GgufType::string, std::move(out));
+    };
+    std::vector<GgufValue> types;
+    for (int32_t t : tokenizer->token_types) types.push_back(GgufValue::scalar(GgufType::i32, t));
+    entries.push_back({"tokenizer.ggml.model", GgufValue::text("gpt2")});
+    entries.push_back({"tokenizer.ggml.pre", GgufValue::text("qwen2")});
+    entries.push_back({"tokenizer.ggml.tokens", strings(tokenizer->tokens)});
+    entries.push_back({"tokenizer.ggml.token_type", GgufValue::array(GgufType::i32, std::move(types))});
+    entries.push_back({"tokenizer.ggml.merges", strings(tokenizer->merges)});
+    if (tokenizer->bos_id) entries.push_back({"tokenizer.ggml.bos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->bos_id)});
+    if (tokenizer->eos_id) entries.push_back({"tokenizer.ggml.eos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->eos_id)});
+  }
+
+  std::vector<format::GgufWriteTensor> tensors;
+  for (const TensorView& view : source.tensors()) {
+    const auto gguf_name = qwen2_gguf_name(view.name);
+    if (!gguf_name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2 model", source.path(), view.name);
+    // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; the rest stays f32
+    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") &&
+                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
+    const DType stored = matrix ? matrix_dtype : DType::f32;
+    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored](format::ByteSink& sink) -> Result<void> {
+                         if (view.dtype == stored) return sink.write(view.bytes);
+                         auto values = format::tensor_to_f32(view);
+                         if (!values) return std::move(values).error();
+                         const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
+                         const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
+                         std::vector<std::byte> row(row_bytes);
+                         for (size_t r = 0; r < rows; ++r) {
+                           auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
+                             using W = decltype(tag);
+                             quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
+                             return ok();
+                           });
+                           if (status) status = sink.write(row);
+                           if (!status) return status;
+                         }
+                         return ok();
+                       }});
+  }
+  return format::write_gguf(path, std::move(entries), tensors);
 }
 
 }  // namespace apr::models

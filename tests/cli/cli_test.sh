@@ -70,6 +70,16 @@ check "bad quantize level" 2 "expected f32" -- "$apr" convert "$work/v512-f16.ap
 check "export safetensors" 0 "tensors" -- "$apr" export "$work/micro.apr" --format safetensors -o "$work/export/model.safetensors"
 check "exported file reads back" 0 "26 tensors" -- "$apr" inspect "$work/export/model.safetensors"
 
+gguf=$fixtures/qwen2/formats
+check "inspect gguf" 0 "general.architecture: qwen2" -- "$apr" inspect "$gguf/qwen2-v512-q4_0.gguf"
+check "tensors gguf json" 0 '"dtype": "q4_0"' -- "$apr" tensors "$gguf/qwen2-v512-q4_0.gguf" --json
+check "run gguf" 0 '"ids"' -- "$apr" run "$gguf/qwen2-v512-q8_0.gguf" --prompt-ids 1,2,3 -n 2 --json
+check "export gguf q8_0" 0 "matrices q8_0" -- "$apr" export "$v512" --format gguf --quantize q8_0 -o "$work/v512-q8.gguf"
+check "exported gguf runs" 0 '"ids"' -- "$apr" run "$work/v512-q8.gguf" --prompt-ids 1,2,3 -n 2 --json
+check "export gguf bad dtype" 2 "expected f32" -- "$apr" export "$v512" --format gguf --quantize q3 -o "$work/x.gguf"
+printf 'GGUF\x03\x00\x00\x00\xff\xff' > "$work/truncated.gguf"
+check "truncated gguf" 3 "truncated.gguf" -- "$apr" inspect "$work/truncated.gguf"
+
 whisper=$fixtures/whisper/whisper-micro
 speech=$fixtures/whisper/audio
 check "transcribe json has tokens and segments" 0 '"tokens": \[' -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language en --temperature 0 --json

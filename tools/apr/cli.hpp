@@ -44,8 +44,8 @@ inline int report(const Error& error) {
 /// report(), named for call sites where a local `report` (e.g. a JSON document) is in scope.
 inline int report_error(const Error& error) { return report(error); }
 
-/// Prints JSON on stdout (pretty, one document).
-inline void print_json(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2)); }
+/// Prints JSON on stdout (pretty, one document; bytes that are not UTF-8 become U+FFFD).
+inline void print_json(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)); }
 
 /// True when stderr is a terminal (progress bars are drawn only then).
 inline bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }

@@ -12,6 +12,7 @@
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/apr_metadata.hpp"
 #include "apr/models/load.hpp"
+#include "apr/models/qwen2_gguf.hpp"
 #include "cli.hpp"
 
 namespace apr::cli {
@@ -146,14 +147,36 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
   }
   {
     struct ExportFlags {
-      std::string source, output, format = "safetensors";
+      std::string source, output, format = "safetensors", quantize;
     };
     auto flags = std::make_shared<ExportFlags>();
-    auto* export_command = app.add_subcommand("export", "Export an APR file as SafeTensors (+ config.json and tokenizer.json beside it)");
-    export_command->add_option("source", flags->source, "input .apr or .safetensors file")->required();
-    export_command->add_option("--format", flags->format, "safetensors")->check(CLI::IsMember({"safetensors"}));
+    auto* export_command = app.add_subcommand(
+        "export", "Export a model as SafeTensors (+ tokenizer.json beside it) or as a llama.cpp GGUF file (Qwen2)");
+    export_command->add_option("source", flags->source, "input .apr file, Hugging Face folder or .safetensors file")->required();
+    export_command->add_option("--format", flags->format, "safetensors or gguf")->check(CLI::IsMember({"safetensors", "gguf"}));
+    export_command->add_option("--quantize", flags->quantize, "gguf: matrices as f32, f16, q8_0 or q4_0 (default: as stored, else f16)");
     export_command->add_option("-o,--output", flags->output, "output file")->required();
     registry.add(export_command, [flags] {
+      if (flags->format == "gguf") {
+        auto loaded = models::load_language_model(flags->source);
+        if (!loaded) return report_error(loaded.error());
+        auto config = loaded->config.contains("num_hidden_layers") ? models::Qwen2Config::from_hf_json(loaded->config)
+                                                                   : models::Qwen2Config::from_apr_metadata(loaded->config);
+        if (!config) return report_error(config.error());
+        const fs::path input(flags->source);
+        auto weights = format::open_tensor_file(fs::is_directory(input) ? (input / "model.safetensors").string() : flags->source);
+        if (!weights) return report_error(weights.error());
+        DType dtype = loaded->weight_dtype == DType::bf16 ? DType::f16 : loaded->weight_dtype;
+        if (!flags->quantize.empty()) {
+          const auto parsed = parse_dtype(flags->quantize);
+          if (!parsed) return report_error(make_error(ErrorCode::invalid_argument, "--quantize {}: expected f32, f16, q8_0 or q4_0", flags->quantize));
+          dtype = *parsed;
+        }
+        auto status = models::write_qwen2_gguf(**weights, *config, flags->output, dtype, input.stem().string());
+        if (!status) return report_error(status.error());
+        fmt::print("{}: {} tensors, matrices {}\n", flags->output, (*weights)->tensors().size(), to_string(dtype));
+        return int{kOk};
+      }
       auto file = format::open_tensor_file(flags->source);
       if (!file) return report_error(file.error());
       std::vector<format::AprWriteTensor> tensors;

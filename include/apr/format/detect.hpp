@@ -10,6 +10,7 @@
 
 #include "apr/core/result.hpp"
 #include "apr/format/apr_reader.hpp"
+#include "apr/format/gguf.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/format/tensor_file.hpp"
 
@@ -81,8 +82,11 @@ inline Result<std::unique_ptr<TensorFile>> open_tensor_file(const std::string& p
       if (!parsed) return std::move(parsed).error();
       return std::unique_ptr<TensorFile>(std::move(parsed).value());
     }
-    case FileFormat::gguf:
-      return make_error(ErrorCode::unsupported, "{}: GGUF reading is not available in this build", path);
+    case FileFormat::gguf: {
+      auto file = GgufFile::open(path);
+      if (!file) return std::move(file).error();
+      return std::unique_ptr<TensorFile>(std::move(file).value());
+    }
     case FileFormat::directory:
       return make_error(ErrorCode::invalid_argument, "{}: is a folder; open its model.safetensors or use the model loader", path);
     case FileFormat::unknown: break;

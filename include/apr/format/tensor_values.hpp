@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "apr/core/apr_quant.hpp"
+#include "apr/core/ggml_blocks.hpp"
 #include "apr/core/dtype.hpp"
 #include "apr/core/quantize.hpp"
 #include "apr/core/result.hpp"
@@ -40,6 +41,11 @@ inline Result<std::vector<float>> tensor_to_f32(const TensorView& tensor) {
     case DType::bf16: dequantize_row<BF16>(reinterpret_cast<const uint16_t*>(raw), out.data(), numel); break;
     case DType::q8_0: dequantize_row<Q8_0>(reinterpret_cast<const BlockQ8_0*>(raw), out.data(), numel); break;
     case DType::q4_0: dequantize_row<Q4_0>(reinterpret_cast<const BlockQ4_0*>(raw), out.data(), numel); break;
+    case DType::q4_1: dequantize_q4_1(reinterpret_cast<const BlockQ4_1*>(raw), out.data(), numel / 32); break;
+    case DType::q5_0: dequantize_q5_0(reinterpret_cast<const BlockQ5_0*>(raw), out.data(), numel / 32); break;
+    case DType::q5_1: dequantize_q5_1(reinterpret_cast<const BlockQ5_1*>(raw), out.data(), numel / 32); break;
+    case DType::q4_k: dequantize_q4_k(reinterpret_cast<const BlockQ4_K*>(raw), out.data(), numel / 256); break;
+    case DType::q6_k: dequantize_q6_k(reinterpret_cast<const BlockQ6_K*>(raw), out.data(), numel / 256); break;
     case DType::apr_q4: dequantize_apr_q4(raw, numel, out.data()); break;
     case DType::apr_q8: dequantize_apr_q8(raw, numel, out.data()); break;
     case DType::f64: integers(double{}); break;

@@ -18,6 +18,7 @@
 #include "apr/format/safetensors.hpp"
 #include "apr/models/language_model.hpp"
 #include "apr/models/qwen2.hpp"
+#include "apr/models/qwen2_names.hpp"
 
 namespace apr::models {
 
@@ -67,8 +68,10 @@ inline DType dominant_matrix_dtype(const format::TensorFile& file) {
 }
 
 /// Instantiates the architecture named in `config` over `file`.
+/// `translate` maps Hugging Face tensor names to the file's (GGUF files use llama.cpp's names).
 inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile> file, const nlohmann::json& config,
-                                       const LoadOptions& options, std::string source, std::string directory) {
+                                       const LoadOptions& options, std::string source, std::string directory,
+                                       NameTranslator translate = {}) {
   auto text_field = [&](const char* key) {
     return config.contains(key) && config[key].is_string() ? config[key].get<std::string>() : std::string();
   };
@@ -80,7 +83,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
     auto parsed = config.contains("num_hidden_layers") ? Qwen2Config::from_hf_json(config) : Qwen2Config::from_apr_metadata(config);
     if (!parsed) return std::move(parsed).error().with_context(loaded.source);
     auto made = visit_dtype(dtype, [&](auto tag) -> Result<std::unique_ptr<LanguageModel>> {
-      auto model = Qwen2<decltype(tag)>::load(file, *parsed, {}, options.model);
+      auto model = Qwen2<decltype(tag)>::load(file, *parsed, translate, options.model);
       if (!model) return std::move(model).error();
       return std::unique_ptr<LanguageModel>(std::move(model).value());
     });
@@ -93,8 +96,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 }
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
-/// metadata), a Hugging Face folder (config.json + model.safetensors or its index), or a
-/// .safetensors file with a config.json beside it.
+/// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
+/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file.
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -122,6 +125,12 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
     if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) loaded->tokenizer_json = metadata["tokenizer.json"];
     if (metadata.contains("chat_template") && metadata["chat_template"].is_string()) loaded->chat_template = metadata["chat_template"];
     return loaded;
+  }
+  if (shared->format() == "gguf") {
+    auto config = qwen2_config_from_gguf(*shared);
+    if (!config) return std::move(config).error();
+    return instantiate(shared, *config, options, path, std::string(),
+                       [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
   }
   auto config = read_json_file(directory / "config.json");
   if (!config) return std::move(config).error();

@@ -1,0 +1,115 @@
+/// @file qwen2_gguf.hpp
+/// @brief write_qwen2_gguf(): a Qwen2 model (Hugging Face names, any file apr reads) written as
+/// a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* metadata keys, matrices and
+/// embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), norms and
+/// biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "apr/core/quantize.hpp"
+#include "apr/format/gguf_writer.hpp"
+#include "apr/format/tensor_values.hpp"
+#include "apr/models/qwen2_config.hpp"
+#include "apr/models/qwen2_names.hpp"
+
+namespace apr::models {
+
+/// llama.cpp's general.file_type code for a model whose matrices are `dtype` (LLAMA_FTYPE_*).
+constexpr uint32_t llama_file_type(DType dtype) {
+  switch (dtype) {
+    case DType::f16: return 1;
+    case DType::q4_0: return 2;
+    case DType::q8_0: return 7;
+    case DType::bf16: return 32;
+    default: return 0;
+  }
+}
+
+/// The tokenizer of a Qwen2 model as GGUF keys: vocabulary (id order), token types (1 normal,
+/// 3 control for special added tokens), BPE merges, and the special ids.
+struct GgufTokenizer {
+  std::vector<std::string> tokens;  ///< token text by id (byte-level BPE alphabet)
+  std::vector<int32_t> token_types; ///< per id
+  std::vector<std::string> merges;  ///< "a b" pairs, by rank
+  std::optional<int32_t> bos_id;    ///< beginning-of-text id
+  std::optional<int32_t> eos_id;    ///< end-of-text id
+};
+
+/// Writes the Qwen2 model of `config` held in `source` (Hugging Face names) to `path` as GGUF
+/// with matrices in `matrix_dtype`; `name` goes to general.name.
+inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwen2Config& config, const std::string& path, DType matrix_dtype,
+                                     const std::string& name, const std::optional<GgufTokenizer>& tokenizer = std::nullopt) {
+  if (matrix_dtype != DType::f32 && matrix_dtype != DType::f16 && matrix_dtype != DType::q8_0 && matrix_dtype != DType::q4_0) {
+    return make_error(ErrorCode::invalid_argument, "GGUF export: matrices as {} (expected f32, f16, q8_0 or q4_0)", to_string(matrix_dtype));
+  }
+  using format::GgufType;
+  using format::GgufValue;
+  std::vector<format::GgufEntry> entries{
+      {"general.architecture", GgufValue::text("qwen2")},
+      {"general.name", GgufValue::text(name)},
+      {"qwen2.context_length", GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
+      {"qwen2.embedding_length", GgufValue::scalar(GgufType::u32, config.hidden_size)},
+      {"qwen2.block_count", GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
+      {"qwen2.feed_forward_length", GgufValue::scalar(GgufType::u32, config.intermediate_size)},
+      {"qwen2.attention.head_count", GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
+      {"qwen2.attention.head_count_kv", GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
+      {"qwen2.rope.freq_base", GgufValue::scalar(GgufType::f32, config.rope_theta)},
+      {"qwen2.attention.layer_norm_rms_epsilon", GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
+      {"qwen2.vocab_size", GgufValue::scalar(GgufType::u32, config.vocab_size)},
+      {"general.file_type", GgufValue::scalar(GgufType::u32, llama_file_type(matrix_dtype))},
+  };
+  if (config.head_dim * config.num_attention_heads != config.hidden_size) {
+    entries.push_back({"qwen2.attention.key_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({"qwen2.attention.value_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+  }
+  if (tokenizer) {
+    auto strings = [](const std::vector<std::string>& values) {
+      std::vector<GgufValue> out;
+      out.reserve(values.size());
+      for (const auto& v : values) out.push_back(GgufValue::text(v));
+      return GgufValue::array(GgufType::string, std::move(out));
+    };
+    std::vector<GgufValue> types;
+    for (int32_t t : tokenizer->token_types) types.push_back(GgufValue::scalar(GgufType::i32, t));
+    entries.push_back({"tokenizer.ggml.model", GgufValue::text("gpt2")});
+    entries.push_back({"tokenizer.ggml.pre", GgufValue::text("qwen2")});
+    entries.push_back({"tokenizer.ggml.tokens", strings(tokenizer->tokens)});
+    entries.push_back({"tokenizer.ggml.token_type", GgufValue::array(GgufType::i32, std::move(types))});
+    entries.push_back({"tokenizer.ggml.merges", strings(tokenizer->merges)});
+    if (tokenizer->bos_id) entries.push_back({"tokenizer.ggml.bos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->bos_id)});
+    if (tokenizer->eos_id) entries.push_back({"tokenizer.ggml.eos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->eos_id)});
+  }
+
+  std::vector<format::GgufWriteTensor> tensors;
+  for (const TensorView& view : source.tensors()) {
+    const auto gguf_name = qwen2_gguf_name(view.name);
+    if (!gguf_name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2 model", source.path(), view.name);
+    // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; the rest stays f32
+    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") &&
+                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
+    const DType stored = matrix ? matrix_dtype : DType::f32;
+    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored](format::ByteSink& sink) -> Result<void> {
+                         if (view.dtype == stored) return sink.write(view.bytes);
+                         auto values = format::tensor_to_f32(view);
+                         if (!values) return std::move(values).error();
+                         const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
+                         const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
+                         std::vector<std::byte> row(row_bytes);
+                         for (size_t r = 0; r < rows; ++r) {
+                           auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
+                             using W = decltype(tag);
+                             quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
+                             return ok();
+                           });
+                           if (status) status = sink.write(row);
+                           if (!status) return status;
+                         }
+                         return ok();
+                       }});
+  }
+  return format::write_gguf(path, std::move(entries), tensors);
+}
+
+}  // namespace apr::models
