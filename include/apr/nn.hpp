@@ -7,5 +7,6 @@
 #include "apr/nn/embedding.hpp"
 #include "apr/nn/kv_cache.hpp"
 #include "apr/nn/linear.hpp"
+#include "apr/nn/moe_router.hpp"
 #include "apr/nn/norm.hpp"
 #include "apr/nn/rope_table.hpp"

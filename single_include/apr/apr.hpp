@@ -2941,6 +2941,91 @@ struct Embedding {
 
 }  // namespace apr::nn
 
+// ---- apr/nn/moe_router.hpp ----
+/// @file moe_router.hpp
+/// @brief Mixture-of-experts routing: softmax over the router's logits, the top-k experts per
+/// token (renormalised to sum 1 when asked), and statistics of where tokens went — per-expert
+/// counts, the load-balancing loss as Switch Transformers / Hugging Face define it, routing
+/// entropy and capacity overflow.
+
+#include <numeric>
+
+namespace apr::nn {
+
+/// Routes `tokens` tokens: probabilities[t] = softmax(logits[t]) over `experts` experts; ids[t]
+/// and weights[t] (top_k each) are the most probable experts, best first (lower id first on
+/// ties), their probabilities divided by their sum when `normalize` is set.
+inline void route_tokens(const float* logits, size_t tokens, size_t experts, size_t top_k, bool normalize, float* probabilities,
+                         int32_t* ids, float* weights) {
+  std::vector<int32_t> order(experts);
+  for (size_t t = 0; t < tokens; ++t) {
+    const float* row = logits + t * experts;
+    float* p = probabilities + t * experts;
+    const float max = *std::max_element(row, row + experts);
+    float sum = 0.0f;
+    for (size_t e = 0; e < experts; ++e) sum += p[e] = std::exp(row[e] - max);
+    for (size_t e = 0; e < experts; ++e) p[e] /= sum;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(top_k), order.end(),
+                      [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float chosen = 0.0f;
+    for (size_t k = 0; k < top_k; ++k) chosen += p[order[k]];
+    for (size_t k = 0; k < top_k; ++k) {
+      ids[t * top_k + k] = order[k];
+      weights[t * top_k + k] = normalize ? p[order[k]] / chosen : p[order[k]];
+    }
+  }
+}
+
+/// Where routed tokens went, accumulated over tokens (and layers).
+struct RouterStatistics {
+  size_t experts = 0;                    ///< experts per layer
+  size_t top_k = 0;                      ///< experts per token
+  uint64_t tokens = 0;                   ///< token routings counted (tokens × layers)
+  std::vector<uint64_t> assignments;     ///< per expert: how many token routings chose it
+  std::vector<double> probability_sum;   ///< per expert: Σ of its routing probability
+  double entropy_sum = 0.0;              ///< Σ over routings of the entropy of the routing distribution (nats)
+
+  /// Empty statistics for `experts` experts and top-k `top_k`.
+  RouterStatistics(size_t experts_, size_t top_k_) : experts(experts_), top_k(top_k_), assignments(experts_, 0), probability_sum(experts_, 0.0) {}
+
+  /// Adds `count` routings (probabilities [count][experts], ids [count][top_k]).
+  void add(const float* probabilities, const int32_t* ids, size_t count) {
+    for (size_t t = 0; t < count; ++t) {
+      for (size_t e = 0; e < experts; ++e) {
+        const double p = probabilities[t * experts + e];
+        probability_sum[e] += p;
+        if (p > 0.0) entropy_sum -= p * std::log(p);
+      }
+      for (size_t k = 0; k < top_k; ++k) ++assignments[static_cast<size_t>(ids[t * top_k + k])];
+    }
+    tokens += count;
+  }
+
+  /// The auxiliary load-balancing loss: experts × Σ_e (share of routings to e) × (mean probability of e),
+  /// with the share taken over tokens (so Σ_e share = top_k), as Hugging Face's load_balancing_loss_func.
+  [[nodiscard]] double load_balance_loss() const {
+    if (tokens == 0) return 0.0;
+    double loss = 0.0;
+    const double n = static_cast<double>(tokens);
+    for (size_t e = 0; e < experts; ++e) loss += (static_cast<double>(assignments[e]) / n) * (probability_sum[e] / n);
+    return loss * static_cast<double>(experts);
+  }
+
+  /// Mean entropy of the routing distribution, in nats (log(experts) when uniform).
+  [[nodiscard]] double mean_entropy() const { return tokens == 0 ? 0.0 : entropy_sum / static_cast<double>(tokens); }
+
+  /// Routings beyond each expert's capacity ⌈factor × tokens × top_k / experts⌉, summed over experts.
+  [[nodiscard]] uint64_t capacity_overflow(double capacity_factor) const {
+    const auto capacity = static_cast<uint64_t>(std::ceil(capacity_factor * static_cast<double>(tokens * top_k) / static_cast<double>(experts)));
+    uint64_t overflow = 0;
+    for (uint64_t count : assignments) overflow += count > capacity ? count - capacity : 0;
+    return overflow;
+  }
+};
+
+}  // namespace apr::nn
+
 // ---- apr/nn/norm.hpp ----
 /// @file norm.hpp
 /// @brief RmsNorm and LayerNorm layers over rows of activations.
@@ -5555,10 +5640,18 @@ class Sequence {
   virtual Result<void> truncate(size_t length) = 0;
 };
 
+/// The routing decisions of a mixture-of-experts forward pass, per layer (empty for dense layers).
+struct RouterTrace {
+  std::vector<std::vector<float>> logits;     ///< per layer: [tokens][experts] router logits
+  std::vector<std::vector<int32_t>> experts;  ///< per layer: [tokens][top_k] chosen experts, best first
+  std::vector<std::vector<float>> weights;    ///< per layer: [tokens][top_k] their routing weights
+};
+
 /// What a forward pass reports besides logits.
 struct ForwardOptions {
   bool all_logits = false;                              ///< logits for every input token, not just the last
   std::vector<std::vector<float>>* hidden_states = nullptr;  ///< if set: embeddings, each layer's output, final norm
+  RouterTrace* router_trace = nullptr;                  ///< if set (MoE models): every layer's routing
 };
 
 /// A causal language model: tokens in, next-token logits out. Immutable once loaded, so one
@@ -5580,6 +5673,9 @@ class LanguageModel {
   /// with options.all_logits) into `logits` (vocab_size() floats per position).
   virtual Result<void> forward(Sequence& sequence, std::span<const int32_t> tokens, std::span<float> logits,
                                const ForwardOptions& options = {}) const = 0;
+  /// Routing statistics accumulated over every forward pass so far (mixture-of-experts models;
+  /// null for dense ones): per-layer expert counts, load-balance loss, entropy, overflow.
+  [[nodiscard]] virtual nlohmann::json expert_statistics() const { return nullptr; }
 };
 
 }  // namespace apr::models
@@ -5592,6 +5688,12 @@ class LanguageModel {
 /// n = rms_norm(x); then x += down_proj(silu(gate_proj(n)) · up_proj(n)) with n = rms_norm(x).
 /// q/k/v have biases; attention is grouped-query, causal, windowed on layers ≥ max_window_layers
 /// when use_sliding_window is set; the head is tied to the embeddings or separate.
+///
+/// Qwen2-MoE (config.num_experts > 0) replaces the MLP of its sparse layers: the router picks
+/// the top-k of the experts per token from softmax(router(n)) (renormalised with
+/// norm_topk_prob), each expert is a SwiGLU MLP run once over the tokens routed to it (gathered,
+/// one matrix product per expert, scattered back weighted), and a shared SwiGLU expert scaled by
+/// sigmoid(shared_expert_gate(n)) is added for every token.
 
 
 
@@ -5622,6 +5724,21 @@ struct Qwen2Config {
   size_t max_position_embeddings = 32768;  ///< longest context the model was trained for
   std::optional<int32_t> bos_token_id;     ///< beginning-of-sequence id, if any
   std::optional<int32_t> eos_token_id;     ///< end-of-sequence id, if any
+  // Qwen2-MoE (zero experts: every layer is a dense MLP)
+  size_t num_experts = 0;                  ///< routed experts per sparse layer
+  size_t num_experts_per_tok = 0;          ///< experts each token is routed to (top-k)
+  size_t moe_intermediate_size = 0;        ///< MLP width of one routed expert
+  size_t shared_expert_intermediate_size = 0;  ///< MLP width of the shared expert (0: none)
+  bool norm_topk_prob = false;             ///< renormalise the top-k routing weights to sum 1
+  size_t decoder_sparse_step = 1;          ///< every this-many-th layer is sparse
+  std::vector<size_t> mlp_only_layers;     ///< layers that stay dense
+
+  /// True when layer `layer` routes tokens to experts (Qwen2-MoE's rule).
+  [[nodiscard]] bool is_sparse_layer(size_t layer) const noexcept {
+    if (num_experts == 0 || decoder_sparse_step == 0) return false;
+    if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end()) return false;
+    return (layer + 1) % decoder_sparse_step == 0;
+  }
 
   /// Window of layer `layer` (0 = full causal attention), per Qwen2's rule.
   [[nodiscard]] size_t window_of_layer(size_t layer) const noexcept {
@@ -5645,6 +5762,12 @@ struct Qwen2Config {
     if (head_dim == 0 || head_dim % 2 != 0 || head_dim > 1024) return bad("head_dim", head_dim, "expected an even number up to 1024");
     if (!(rope_theta > 0.0f)) return make_error(ErrorCode::format, "qwen2 config: rope_theta = {} (expected > 0)", rope_theta);
     if (!(rms_norm_eps >= 0.0f)) return make_error(ErrorCode::format, "qwen2 config: rms_norm_eps = {} (expected >= 0)", rms_norm_eps);
+    if (num_experts > 0) {
+      if (num_experts > 1024) return bad("num_experts", num_experts, "expected 0..1024");
+      if (num_experts_per_tok == 0 || num_experts_per_tok > num_experts) return bad("num_experts_per_tok", num_experts_per_tok, "expected 1..num_experts");
+      if (moe_intermediate_size == 0 || moe_intermediate_size > 262144) return bad("moe_intermediate_size", moe_intermediate_size, "expected 1..262144");
+      if (shared_expert_intermediate_size > 262144) return bad("shared_expert_intermediate_size", shared_expert_intermediate_size, "expected 0..262144");
+    }
     return ok();
   }
 
@@ -5674,6 +5797,18 @@ struct Qwen2Config {
     config.max_position_embeddings = get_size(json, "max_position_embeddings").value_or(config.max_position_embeddings);
     config.bos_token_id = get_id(json, "bos_token_id");
     config.eos_token_id = get_id(json, "eos_token_id");
+    config.num_experts = get_size(json, "num_experts").value_or(0);
+    config.num_experts_per_tok = get_size(json, "num_experts_per_tok").value_or(0);
+    config.moe_intermediate_size = get_size(json, "moe_intermediate_size").value_or(0);
+    config.shared_expert_intermediate_size = get_size(json, "shared_expert_intermediate_size").value_or(0);
+    config.norm_topk_prob = get_bool(json, "norm_topk_prob").value_or(false);
+    config.decoder_sparse_step = get_size(json, "decoder_sparse_step").value_or(1);
+    if (json.contains("mlp_only_layers") && json["mlp_only_layers"].is_array()) {
+      for (const auto& layer : json["mlp_only_layers"]) {
+        if (!layer.is_number_integer() || layer.get<int64_t>() < 0) return make_error(ErrorCode::format, "qwen2 config: mlp_only_layers holds {}", layer.dump());
+        config.mlp_only_layers.push_back(layer.get<size_t>());
+      }
+    }
     auto valid = config.validate();
     if (!valid) return std::move(valid).error();
     return config;
@@ -5691,30 +5826,12 @@ struct Qwen2Config {
         {"num_key_value_heads", metadata.value("num_kv_heads", nlohmann::json())},
     };
     for (const char* key : {"head_dim", "rope_theta", "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
-                            "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id"}) {
+                            "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id", "num_experts",
+                            "num_experts_per_tok", "moe_intermediate_size", "shared_expert_intermediate_size", "norm_topk_prob",
+                            "decoder_sparse_step", "mlp_only_layers"}) {
       if (metadata.contains(key) && !metadata[key].is_null()) hf[key] = metadata[key];
     }
     if (!hf.contains("tie_word_embeddings") && metadata.value("tied_embeddings", false)) hf["tie_word_embeddings"] = true;
-    return from_hf_json(hf);
-  }
-
-  /// Reads GGUF key/values (llama.cpp's qwen2.* keys); `vocab_size` comes from the embedding tensor.
-  static Result<Qwen2Config> from_gguf_metadata(const nlohmann::json& kv, size_t vocab_size, std::string_view arch = "qwen2") {
-    const std::string prefix = std::string(arch) + ".";
-    auto key = [&](std::string_view name) { return prefix + std::string(name); };
-    nlohmann::json hf = {
-        {"vocab_size", vocab_size},
-        {"hidden_size", kv.value(key("embedding_length"), nlohmann::json())},
-        {"intermediate_size", kv.value(key("feed_forward_length"), nlohmann::json())},
-        {"num_hidden_layers", kv.value(key("block_count"), nlohmann::json())},
-        {"num_attention_heads", kv.value(key("attention.head_count"), nlohmann::json())},
-        {"num_key_value_heads", kv.value(key("attention.head_count_kv"), kv.value(key("attention.head_count"), nlohmann::json()))},
-    };
-    if (kv.contains(key("rope.freq_base"))) hf["rope_theta"] = kv[key("rope.freq_base")];
-    if (kv.contains(key("attention.layer_norm_rms_epsilon"))) hf["rms_norm_eps"] = kv[key("attention.layer_norm_rms_epsilon")];
-    if (kv.contains(key("context_length"))) hf["max_position_embeddings"] = kv[key("context_length")];
-    if (kv.contains("tokenizer.ggml.bos_token_id")) hf["bos_token_id"] = kv["tokenizer.ggml.bos_token_id"];
-    if (kv.contains("tokenizer.ggml.eos_token_id")) hf["eos_token_id"] = kv["tokenizer.ggml.eos_token_id"];
     return from_hf_json(hf);
   }
 
@@ -5864,8 +5981,18 @@ class Qwen2Sequence final : public Sequence {
         k_(chunk_ * config.num_key_value_heads * config.head_dim),
         v_(chunk_ * config.num_key_value_heads * config.head_dim),
         attention_(chunk_ * config.num_attention_heads * config.head_dim),
-        gate_(chunk_ * config.intermediate_size), up_(chunk_ * config.intermediate_size),
+        gate_(chunk_ * widest_mlp(config)), up_(chunk_ * widest_mlp(config)),
         scores_(threads, max_length, config.num_attention_heads / config.num_key_value_heads, config.head_dim) {
+    if (config.num_experts > 0) {
+      router_logits_.resize(chunk_ * config.num_experts);
+      probabilities_.resize(chunk_ * config.num_experts);
+      expert_ids_.resize(chunk_ * config.num_experts_per_tok);
+      expert_weights_.resize(chunk_ * config.num_experts_per_tok);
+      gathered_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      expert_out_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      moe_out_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      shared_gate_.resize(chunk_);
+    }
     cache_.max_length = max_length;
     for (size_t layer = 0; layer < config.num_hidden_layers; ++layer) {
       const size_t window = config.window_of_layer(layer);
@@ -5894,17 +6021,33 @@ class Qwen2Sequence final : public Sequence {
  private:
   template <WeightDtype W>
   friend class Qwen2;
+  /// The widest MLP of `config` (dense, routed expert or shared expert).
+  static size_t widest_mlp(const Qwen2Config& config) {
+    return std::max({config.intermediate_size, config.moe_intermediate_size, config.shared_expert_intermediate_size});
+  }
+
   size_t chunk_;
   nn::KvCache cache_;
   AlignedArray<float> x_, normed_, q_, k_, v_, attention_, gate_, up_;
   nn::AttentionScratch scores_;
   simd::QuantizedActivations quantized_;
+  // mixture-of-experts scratch
+  std::vector<float> router_logits_, probabilities_, expert_weights_, shared_gate_;
+  std::vector<int32_t> expert_ids_;
+  AlignedArray<float> gathered_, expert_out_, moe_out_;
 };
 
 /// The Qwen2 model with matmul weights in dtype W (converted at load when the file differs).
 template <WeightDtype W>
 class Qwen2 final : public LanguageModel {
  public:
+  /// One SwiGLU MLP: down(silu(gate(x)) · up(x)).
+  struct Mlp {
+    nn::Linear<W> gate_proj;  ///< hidden → width
+    nn::Linear<W> up_proj;    ///< hidden → width
+    nn::Linear<W> down_proj;  ///< width → hidden
+  };
+
   /// One transformer layer's weights.
   struct Layer {
     nn::RmsNorm input_norm;           ///< before attention
@@ -5913,10 +6056,13 @@ class Qwen2 final : public LanguageModel {
     nn::Linear<W> k_proj;             ///< hidden → kv heads × head_dim, with bias
     nn::Linear<W> v_proj;             ///< hidden → kv heads × head_dim, with bias
     nn::Linear<W> o_proj;             ///< heads × head_dim → hidden
-    nn::Linear<W> gate_proj;          ///< hidden → intermediate
-    nn::Linear<W> up_proj;            ///< hidden → intermediate
-    nn::Linear<W> down_proj;          ///< intermediate → hidden
+    Mlp mlp;                          ///< dense layers: the MLP
     nn::AttentionShape attention;     ///< heads and window
+    bool sparse = false;              ///< routes tokens to experts instead of the dense MLP
+    nn::Linear<F32> router;           ///< sparse: hidden → experts (kept in f32: it decides the routing)
+    std::vector<Mlp> experts;         ///< sparse: the routed experts
+    std::optional<Mlp> shared_expert; ///< sparse: the expert every token also goes through
+    nn::Linear<F32> shared_expert_gate;  ///< sparse: hidden → 1, its sigmoid scales the shared expert
   };
 
   /// Loads the weights of `config` from `file` (Hugging Face names, through `translate`).
@@ -5930,13 +6076,13 @@ class Qwen2 final : public LanguageModel {
     return model;
   }
 
-  [[nodiscard]] std::string_view architecture() const noexcept override { return "qwen2"; }
+  [[nodiscard]] std::string_view architecture() const noexcept override { return config_.num_experts > 0 ? "qwen2_moe" : "qwen2"; }
   [[nodiscard]] size_t vocab_size() const noexcept override { return config_.vocab_size; }
   [[nodiscard]] size_t max_context() const noexcept override { return config_.max_position_embeddings; }
   /// The dims.
   [[nodiscard]] const Qwen2Config& config() const noexcept { return config_; }
   [[nodiscard]] nlohmann::json describe() const override {
-    return {{"architecture", "qwen2"}, {"weight_dtype", std::string(to_string(W::dtype))},
+    nlohmann::json description = {{"architecture", std::string(architecture())}, {"weight_dtype", std::string(to_string(W::dtype))},
             {"vocab_size", config_.vocab_size}, {"hidden_size", config_.hidden_size},
             {"intermediate_size", config_.intermediate_size}, {"num_hidden_layers", config_.num_hidden_layers},
             {"num_attention_heads", config_.num_attention_heads}, {"num_key_value_heads", config_.num_key_value_heads},
@@ -5944,6 +6090,37 @@ class Qwen2 final : public LanguageModel {
             {"tie_word_embeddings", config_.tie_word_embeddings}, {"use_sliding_window", config_.use_sliding_window},
             {"sliding_window", config_.sliding_window}, {"max_window_layers", config_.max_window_layers},
             {"max_position_embeddings", config_.max_position_embeddings}};
+    if (config_.num_experts > 0) {
+      description.update({{"num_experts", config_.num_experts}, {"num_experts_per_tok", config_.num_experts_per_tok},
+                          {"moe_intermediate_size", config_.moe_intermediate_size},
+                          {"shared_expert_intermediate_size", config_.shared_expert_intermediate_size},
+                          {"norm_topk_prob", config_.norm_topk_prob}, {"decoder_sparse_step", config_.decoder_sparse_step},
+                          {"mlp_only_layers", config_.mlp_only_layers}});
+    }
+    return description;
+  }
+
+  [[nodiscard]] nlohmann::json expert_statistics() const override {
+    if (config_.num_experts == 0) return nullptr;
+    std::lock_guard lock(statistics_mutex_);
+    nlohmann::json layers = nlohmann::json::array();
+    nn::RouterStatistics total(config_.num_experts, config_.num_experts_per_tok);
+    for (size_t l = 0; l < statistics_.size(); ++l) {
+      const auto& stats = statistics_[l];
+      if (!layers_[l].sparse) continue;
+      layers.push_back({{"layer", l}, {"tokens", stats.tokens}, {"tokens_per_expert", stats.assignments},
+                        {"load_balance_loss", stats.load_balance_loss()}, {"routing_entropy", stats.mean_entropy()},
+                        {"capacity_overflow", stats.capacity_overflow(1.0)}});
+      for (size_t e = 0; e < total.experts; ++e) {
+        total.assignments[e] += stats.assignments[e];
+        total.probability_sum[e] += stats.probability_sum[e];
+      }
+      total.tokens += stats.tokens;
+      total.entropy_sum += stats.entropy_sum;
+    }
+    return {{"num_experts", config_.num_experts}, {"top_k", config_.num_experts_per_tok}, {"layers", layers},
+            {"tokens_per_expert", total.assignments}, {"load_balance_loss", total.load_balance_loss()},
+            {"routing_entropy", total.mean_entropy()}, {"capacity_overflow", total.capacity_overflow(1.0)}};
   }
 
   [[nodiscard]] std::unique_ptr<Sequence> new_sequence(size_t max_length) const override {
@@ -5971,13 +6148,19 @@ class Qwen2 final : public LanguageModel {
       return make_error(ErrorCode::invalid_argument, "qwen2: logits buffer holds {} floats, needs {}", logits.size(), needed);
     }
     if (options.hidden_states != nullptr) options.hidden_states->assign(config_.num_hidden_layers + 1, {});
+    if (options.router_trace != nullptr) {
+      *options.router_trace = RouterTrace{};
+      options.router_trace->logits.resize(config_.num_hidden_layers);
+      options.router_trace->experts.resize(config_.num_hidden_layers);
+      options.router_trace->weights.resize(config_.num_hidden_layers);
+    }
     for (size_t start = 0; start < tokens.size(); start += sequence->chunk_) {
       const size_t count = std::min(sequence->chunk_, tokens.size() - start);
       const bool last = start + count == tokens.size();
       float* out = nullptr;
       if (options.all_logits) out = logits.data() + start * config_.vocab_size;
       else if (last) out = logits.data();
-      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states);
+      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
     }
     return ok();
   }
@@ -5985,7 +6168,8 @@ class Qwen2 final : public LanguageModel {
  private:
   Qwen2(std::shared_ptr<const format::TensorFile> file, const Qwen2Config& config, NameTranslator translate, ModelOptions options)
       : config_(config), options_(options), weights_(std::move(file), std::move(translate)),
-        rope_(config.head_dim, config.rope_theta, simd::RopeStyle::split_halves) {}
+        rope_(config.head_dim, config.rope_theta, simd::RopeStyle::split_halves),
+        statistics_(config.num_hidden_layers, nn::RouterStatistics(config.num_experts, config.num_experts_per_tok)) {}
 
   ThreadPool& pool() const { return options_.pool != nullptr ? *options_.pool : ThreadPool::global(); }
 
@@ -6042,9 +6226,33 @@ class Qwen2 final : public LanguageModel {
       matrix("self_attn.k_proj", kv_width, hidden, layer.k_proj);
       matrix("self_attn.v_proj", kv_width, hidden, layer.v_proj);
       matrix("self_attn.o_proj", hidden, q_width, layer.o_proj);
-      matrix("mlp.gate_proj", inter, hidden, layer.gate_proj);
-      matrix("mlp.up_proj", inter, hidden, layer.up_proj);
-      matrix("mlp.down_proj", hidden, inter, layer.down_proj);
+      auto mlp = [&](const std::string& name, size_t width, Mlp& out) {
+        matrix((name + ".gate_proj").c_str(), width, hidden, out.gate_proj);
+        matrix((name + ".up_proj").c_str(), width, hidden, out.up_proj);
+        matrix((name + ".down_proj").c_str(), hidden, width, out.down_proj);
+      };
+      auto f32_matrix = [&](const std::string& name, size_t rows, nn::Linear<F32>& out) {
+        if (!status) return;
+        auto values = weights_.f32(prefix + name, Shape{rows, hidden});
+        if (!values) {
+          status = std::move(values).error();
+          return;
+        }
+        out = {*values, nullptr, hidden, rows};
+      };
+      layer.sparse = config_.is_sparse_layer(l);
+      if (layer.sparse) {
+        f32_matrix("mlp.gate.weight", config_.num_experts, layer.router);
+        layer.experts.resize(config_.num_experts);
+        for (size_t e = 0; e < config_.num_experts; ++e) mlp(fmt::format("mlp.experts.{}", e), config_.moe_intermediate_size, layer.experts[e]);
+        if (config_.shared_expert_intermediate_size > 0) {
+          layer.shared_expert.emplace();
+          mlp("mlp.shared_expert", config_.shared_expert_intermediate_size, *layer.shared_expert);
+          f32_matrix("mlp.shared_expert_gate.weight", 1, layer.shared_expert_gate);
+        }
+      } else {
+        mlp("mlp", inter, layer.mlp);
+      }
       layer.q_proj.bias = vector("self_attn.q_proj.bias", q_width);
       layer.k_proj.bias = vector("self_attn.k_proj.bias", kv_width);
       layer.v_proj.bias = vector("self_attn.v_proj.bias", kv_width);
@@ -6071,7 +6279,7 @@ class Qwen2 final : public LanguageModel {
 
   /// Runs `tokens` (at most one chunk) through the model, appending them to the sequence.
   void run_chunk(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
-                 std::vector<std::vector<float>>* hidden_states) const {
+                 std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
     ThreadPool& threads = pool();
     const size_t n = tokens.size();
     const size_t hidden = config_.hidden_size;
@@ -6102,12 +6310,13 @@ class Qwen2 final : public LanguageModel {
       simd::add(x, normed, x, n * hidden);
 
       layer.post_attention_norm.forward(x, normed, n);
-      project(normed, n, s, {&layer.gate_proj, &layer.up_proj}, {s.gate_.data(), s.up_.data()});
-      threads.parallel_for(n, [&](size_t begin, size_t end) {
-        for (size_t t = begin; t < end; ++t) simd::swiglu(s.gate_.data() + t * inter, s.up_.data() + t * inter, inter);
-      });
-      project(s.gate_.data(), n, s, {&layer.down_proj}, {normed});
-      simd::add(x, normed, x, n * hidden);
+      if (layer.sparse) {
+        sparse_mlp(layer, l, normed, n, s, trace);
+        simd::add(x, s.moe_out_.data(), x, n * hidden);
+      } else {
+        run_mlp(layer.mlp, inter, normed, n, s, normed);
+        simd::add(x, normed, x, n * hidden);
+      }
       if (l + 1 < layers_.size()) record(l + 1, x);
     }
     s.cache_.length += n;
@@ -6119,6 +6328,63 @@ class Qwen2 final : public LanguageModel {
       lm_head_.forward_batch(x, n, logits, s.quantized_, threads);
     } else {
       lm_head_.forward_batch(x + (n - 1) * hidden, 1, logits, s.quantized_, threads);
+    }
+  }
+
+  /// out = mlp(input) for `n` rows of `input` (out may alias input).
+  void run_mlp(const Mlp& mlp, size_t width, const float* input, size_t n, Qwen2Sequence& s, float* out) const {
+    project(input, n, s, {&mlp.gate_proj, &mlp.up_proj}, {s.gate_.data(), s.up_.data()});
+    pool().parallel_for(n, [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) simd::swiglu(s.gate_.data() + t * width, s.up_.data() + t * width, width);
+    });
+    project(s.gate_.data(), n, s, {&mlp.down_proj}, {out});
+  }
+
+  /// s.moe_out_ = Σ_k weight_k · expert_k(n) + sigmoid(shared_gate(n)) · shared(n) for `n` rows
+  /// of `normed`: experts run once each over the rows routed to them; experts nobody chose are not touched.
+  void sparse_mlp(const Layer& layer, size_t l, const float* normed, size_t n, Qwen2Sequence& s, RouterTrace* trace) const {
+    const size_t hidden = config_.hidden_size, experts = config_.num_experts, top_k = config_.num_experts_per_tok;
+    layer.router.forward_batch(normed, n, s.router_logits_.data(), s.quantized_, pool());
+    nn::route_tokens(s.router_logits_.data(), n, experts, top_k, config_.norm_topk_prob, s.probabilities_.data(), s.expert_ids_.data(),
+                     s.expert_weights_.data());
+    {
+      std::lock_guard lock(statistics_mutex_);
+      statistics_[l].add(s.probabilities_.data(), s.expert_ids_.data(), n);
+    }
+    if (trace != nullptr) {
+      trace->logits[l].insert(trace->logits[l].end(), s.router_logits_.begin(), s.router_logits_.begin() + static_cast<ptrdiff_t>(n * experts));
+      trace->experts[l].insert(trace->experts[l].end(), s.expert_ids_.begin(), s.expert_ids_.begin() + static_cast<ptrdiff_t>(n * top_k));
+      trace->weights[l].insert(trace->weights[l].end(), s.expert_weights_.begin(), s.expert_weights_.begin() + static_cast<ptrdiff_t>(n * top_k));
+    }
+    float* out = s.moe_out_.data();
+    std::fill(out, out + n * hidden, 0.0f);
+    std::vector<size_t> rows;
+    std::vector<float> row_weights;
+    for (size_t e = 0; e < experts; ++e) {
+      rows.clear();
+      row_weights.clear();
+      for (size_t t = 0; t < n; ++t) {
+        for (size_t k = 0; k < top_k; ++k) {
+          if (s.expert_ids_[t * top_k + k] == static_cast<int32_t>(e)) {
+            rows.push_back(t);
+            row_weights.push_back(s.expert_weights_[t * top_k + k]);
+          }
+        }
+      }
+      if (rows.empty()) continue;
+      for (size_t i = 0; i < rows.size(); ++i) std::copy_n(normed + rows[i] * hidden, hidden, s.gathered_.data() + i * hidden);
+      run_mlp(layer.experts[e], config_.moe_intermediate_size, s.gathered_.data(), rows.size(), s, s.expert_out_.data());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        simd::add_scaled(s.expert_out_.data() + i * hidden, row_weights[i], out + rows[i] * hidden, hidden);
+      }
+    }
+    if (layer.shared_expert) {
+      run_mlp(*layer.shared_expert, config_.shared_expert_intermediate_size, normed, n, s, s.expert_out_.data());
+      layer.shared_expert_gate.forward_batch(normed, n, s.shared_gate_.data(), s.quantized_, pool());
+      for (size_t t = 0; t < n; ++t) {
+        const float gate = 1.0f / (1.0f + std::exp(-s.shared_gate_[t]));
+        simd::add_scaled(s.expert_out_.data() + t * hidden, gate, out + t * hidden, hidden);
+      }
     }
   }
 
@@ -6143,7 +6409,13 @@ class Qwen2 final : public LanguageModel {
   nn::DynamicLinear lm_head_;
   nn::RmsNorm final_norm_;
   std::vector<Layer> layers_;
+  mutable std::mutex statistics_mutex_;                  ///< guards statistics_ (forward runs from many threads)
+  mutable std::vector<nn::RouterStatistics> statistics_; ///< per layer: routing since load
 };
+
+/// Qwen2-MoE: the same model type, with sparse layers when its config has experts.
+template <WeightDtype W>
+using Qwen2Moe = Qwen2<W>;
 
 }  // namespace apr::models
 
@@ -6314,7 +6586,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
   if (architecture.empty()) architecture = text_field("model_type");
   const DType dtype = options.weight_dtype.value_or(dominant_matrix_dtype(*file));
   LoadedModel loaded{nullptr, config, std::move(source), std::move(directory), dtype, {}, {}};
-  if (architecture == "qwen2") {
+  if (architecture == "qwen2" || architecture == "qwen2_moe") {
     auto parsed = config.contains("num_hidden_layers") ? Qwen2Config::from_hf_json(config) : Qwen2Config::from_apr_metadata(config);
     if (!parsed) return std::move(parsed).error().with_context(loaded.source);
     auto made = visit_dtype(dtype, [&](auto tag) -> Result<std::unique_ptr<LanguageModel>> {
@@ -6326,7 +6598,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
     loaded.model = std::move(made).value();
     return loaded;
   }
-  return make_error(ErrorCode::unsupported, "{}: architecture '{}' is not a language model apr runs (expected qwen2)", loaded.source,
+  return make_error(ErrorCode::unsupported, "{}: architecture '{}' is not a language model apr runs (expected qwen2 or qwen2_moe)", loaded.source,
                     architecture.empty() ? "(none given)" : architecture);
 }
 
@@ -6432,7 +6704,8 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
       {"rms_norm_eps", get("rms_norm_eps")}, {"head_dim", get("head_dim")}, {"num_experts", get("num_experts")},
       {"num_experts_per_tok", get("num_experts_per_tok")}, {"moe_intermediate_size", get("moe_intermediate_size")}};
   if (architecture == "qwen2" || architecture == "qwen2_moe") m["rope_type"] = 2;
-  for (const char* key : {"tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id"}) {
+  for (const char* key : {"tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id",
+                          "shared_expert_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers"}) {
     if (c.contains(key) && !c[key].is_null()) m[key] = c[key];
   }
   const auto& t = sources.tokenizer_config;
@@ -7858,7 +8131,6 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(cons
 /// @brief Sampler: picks the next token from logits (greedy, temperature, top-k, top-p, min-p,
 /// repetition / presence / frequency penalties), deterministic for a given seed.
 
-#include <numeric>
 
 
 namespace apr::runtime {

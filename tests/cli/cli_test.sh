@@ -70,6 +70,12 @@ check "bad quantize level" 2 "expected f32" -- "$apr" convert "$work/v512-f16.ap
 check "export safetensors" 0 "tensors" -- "$apr" export "$work/micro.apr" --format safetensors -o "$work/export/model.safetensors"
 check "exported file reads back" 0 "26 tensors" -- "$apr" inspect "$work/export/model.safetensors"
 
+moe=$fixtures/qwen2/qwen2moe-micro
+check "run qwen2-moe" 0 '"ids"' -- "$apr" run "$moe" --prompt-ids 206,495,189 -n 3 --json
+check "inspect qwen2-moe" 0 "mlp.experts.3.up_proj.weight" -- "$apr" tensors "$moe"
+check "import qwen2-moe to APR and run it" 0 "tensors" -- "$apr" import "$moe" -o "$work/moe.apr"
+check "imported moe runs" 0 '"ids"' -- "$apr" run "$work/moe.apr" --prompt-ids 206,495,189 -n 3 --json
+
 gguf=$fixtures/qwen2/formats
 check "inspect gguf" 0 "general.architecture: qwen2" -- "$apr" inspect "$gguf/qwen2-v512-q4_0.gguf"
 check "tensors gguf json" 0 '"dtype": "q4_0"' -- "$apr" tensors "$gguf/qwen2-v512-q4_0.gguf" --json

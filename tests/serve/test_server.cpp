@@ -217,3 +217,32 @@ TEST_CASE("audio transcriptions: every response format, and errors as JSON", "[s
   server.stop();
   thread.join();
 }
+
+TEST_CASE("a mixture-of-experts model reports its router statistics", "[serve][moe]") {
+  const std::string dir = test::fixture("qwen2/qwen2moe-micro");
+  auto loaded = models::load_language_model(dir);
+  REQUIRE(loaded);
+  auto tokenizer = text::load_tokenizer(test::fixture("qwen2/qwen2-micro"));  // any tokenizer: the test sends ids below 512
+  REQUIRE(tokenizer);
+  std::vector<serve::ServedModel> models;
+  models.push_back({"moe", std::shared_ptr<const models::LanguageModel>(std::move(loaded->model)), *tokenizer, text::ChatTemplate(), {}, loaded->config});
+  serve::Server server(std::move(models), {});
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::yield();
+  httplib::Client client("127.0.0.1", port);
+  auto before = nlohmann::json::parse(client.Get("/models/moe/experts")->body);
+  CHECK(before["num_experts"] == 4);
+  CHECK(before["layers"][0]["tokens"] == 0);
+  auto completion = client.Post("/v1/completions", R"({"prompt":"x","max_tokens":3,"temperature":0})", "application/json");
+  REQUIRE(completion->status == 200);
+  auto after = nlohmann::json::parse(client.Get("/models/moe/experts")->body);
+  CHECK(after["layers"][0]["tokens"].get<int>() > 0);
+  uint64_t routed = 0;
+  for (const auto& count : after["tokens_per_expert"]) routed += count.get<uint64_t>();
+  CHECK(routed == 2 * 2 * after["layers"][0]["tokens"].get<uint64_t>());  // 2 layers × top-2 per token
+  CHECK(after["load_balance_loss"].get<double>() > 0.0);
+  server.stop();
+  thread.join();
+}

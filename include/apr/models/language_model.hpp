@@ -27,10 +27,18 @@ class Sequence {
   virtual Result<void> truncate(size_t length) = 0;
 };
 
+/// The routing decisions of a mixture-of-experts forward pass, per layer (empty for dense layers).
+struct RouterTrace {
+  std::vector<std::vector<float>> logits;     ///< per layer: [tokens][experts] router logits
+  std::vector<std::vector<int32_t>> experts;  ///< per layer: [tokens][top_k] chosen experts, best first
+  std::vector<std::vector<float>> weights;    ///< per layer: [tokens][top_k] their routing weights
+};
+
 /// What a forward pass reports besides logits.
 struct ForwardOptions {
   bool all_logits = false;                              ///< logits for every input token, not just the last
   std::vector<std::vector<float>>* hidden_states = nullptr;  ///< if set: embeddings, each layer's output, final norm
+  RouterTrace* router_trace = nullptr;                  ///< if set (MoE models): every layer's routing
 };
 
 /// A causal language model: tokens in, next-token logits out. Immutable once loaded, so one
@@ -52,6 +60,9 @@ class LanguageModel {
   /// with options.all_logits) into `logits` (vocab_size() floats per position).
   virtual Result<void> forward(Sequence& sequence, std::span<const int32_t> tokens, std::span<float> logits,
                                const ForwardOptions& options = {}) const = 0;
+  /// Routing statistics accumulated over every forward pass so far (mixture-of-experts models;
+  /// null for dense ones): per-layer expert counts, load-balance loss, entropy, overflow.
+  [[nodiscard]] virtual nlohmann::json expert_statistics() const { return nullptr; }
 };
 
 }  // namespace apr::models

@@ -79,7 +79,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
   if (architecture.empty()) architecture = text_field("model_type");
   const DType dtype = options.weight_dtype.value_or(dominant_matrix_dtype(*file));
   LoadedModel loaded{nullptr, config, std::move(source), std::move(directory), dtype, {}, {}};
-  if (architecture == "qwen2") {
+  if (architecture == "qwen2" || architecture == "qwen2_moe") {
     auto parsed = config.contains("num_hidden_layers") ? Qwen2Config::from_hf_json(config) : Qwen2Config::from_apr_metadata(config);
     if (!parsed) return std::move(parsed).error().with_context(loaded.source);
     auto made = visit_dtype(dtype, [&](auto tag) -> Result<std::unique_ptr<LanguageModel>> {
@@ -91,7 +91,7 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
     loaded.model = std::move(made).value();
     return loaded;
   }
-  return make_error(ErrorCode::unsupported, "{}: architecture '{}' is not a language model apr runs (expected qwen2)", loaded.source,
+  return make_error(ErrorCode::unsupported, "{}: architecture '{}' is not a language model apr runs (expected qwen2 or qwen2_moe)", loaded.source,
                     architecture.empty() ? "(none given)" : architecture);
 }
 

@@ -5,10 +5,17 @@
 /// n = rms_norm(x); then x += down_proj(silu(gate_proj(n)) · up_proj(n)) with n = rms_norm(x).
 /// q/k/v have biases; attention is grouped-query, causal, windowed on layers ≥ max_window_layers
 /// when use_sliding_window is set; the head is tied to the embeddings or separate.
+///
+/// Qwen2-MoE (config.num_experts > 0) replaces the MLP of its sparse layers: the router picks
+/// the top-k of the experts per token from softmax(router(n)) (renormalised with
+/// norm_topk_prob), each expert is a SwiGLU MLP run once over the tokens routed to it (gathered,
+/// one matrix product per expert, scattered back weighted), and a shared SwiGLU expert scaled by
+/// sigmoid(shared_expert_gate(n)) is added for every token.
 #pragma once
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +32,7 @@
 #include "apr/nn/embedding.hpp"
 #include "apr/nn/kv_cache.hpp"
 #include "apr/nn/linear.hpp"
+#include "apr/nn/moe_router.hpp"
 #include "apr/nn/norm.hpp"
 #include "apr/nn/rope_table.hpp"
 #include "apr/simd/activation.hpp"
@@ -50,8 +58,18 @@ class Qwen2Sequence final : public Sequence {
         k_(chunk_ * config.num_key_value_heads * config.head_dim),
         v_(chunk_ * config.num_key_value_heads * config.head_dim),
         attention_(chunk_ * config.num_attention_heads * config.head_dim),
-        gate_(chunk_ * config.intermediate_size), up_(chunk_ * config.intermediate_size),
+        gate_(chunk_ * widest_mlp(config)), up_(chunk_ * widest_mlp(config)),
         scores_(threads, max_length, config.num_attention_heads / config.num_key_value_heads, config.head_dim) {
+    if (config.num_experts > 0) {
+      router_logits_.resize(chunk_ * config.num_experts);
+      probabilities_.resize(chunk_ * config.num_experts);
+      expert_ids_.resize(chunk_ * config.num_experts_per_tok);
+      expert_weights_.resize(chunk_ * config.num_experts_per_tok);
+      gathered_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      expert_out_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      moe_out_ = AlignedArray<float>(chunk_ * config.hidden_size);
+      shared_gate_.resize(chunk_);
+    }
     cache_.max_length = max_length;
     for (size_t layer = 0; layer < config.num_hidden_layers; ++layer) {
       const size_t window = config.window_of_layer(layer);
@@ -80,17 +98,33 @@ class Qwen2Sequence final : public Sequence {
  private:
   template <WeightDtype W>
   friend class Qwen2;
+  /// The widest MLP of `config` (dense, routed expert or shared expert).
+  static size_t widest_mlp(const Qwen2Config& config) {
+    return std::max({config.intermediate_size, config.moe_intermediate_size, config.shared_expert_intermediate_size});
+  }
+
   size_t chunk_;
   nn::KvCache cache_;
   AlignedArray<float> x_, normed_, q_, k_, v_, attention_, gate_, up_;
   nn::AttentionScratch scores_;
   simd::QuantizedActivations quantized_;
+  // mixture-of-experts scratch
+  std::vector<float> router_logits_, probabilities_, expert_weights_, shared_gate_;
+  std::vector<int32_t> expert_ids_;
+  AlignedArray<float> gathered_, expert_out_, moe_out_;
 };
 
 /// The Qwen2 model with matmul weights in dtype W (converted at load when the file differs).
 template <WeightDtype W>
 class Qwen2 final : public LanguageModel {
  public:
+  /// One SwiGLU MLP: down(silu(gate(x)) · up(x)).
+  struct Mlp {
+    nn::Linear<W> gate_proj;  ///< hidden → width
+    nn::Linear<W> up_proj;    ///< hidden → width
+    nn::Linear<W> down_proj;  ///< width → hidden
+  };
+
   /// One transformer layer's weights.
   struct Layer {
     nn::RmsNorm input_norm;           ///< before attention
@@ -99,10 +133,13 @@ class Qwen2 final : public LanguageModel {
     nn::Linear<W> k_proj;             ///< hidden → kv heads × head_dim, with bias
     nn::Linear<W> v_proj;             ///< hidden → kv heads × head_dim, with bias
     nn::Linear<W> o_proj;             ///< heads × head_dim → hidden
-    nn::Linear<W> gate_proj;          ///< hidden → intermediate
-    nn::Linear<W> up_proj;            ///< hidden → intermediate
-    nn::Linear<W> down_proj;          ///< intermediate → hidden
+    Mlp mlp;                          ///< dense layers: the MLP
     nn::AttentionShape attention;     ///< heads and window
+    bool sparse = false;              ///< routes tokens to experts instead of the dense MLP
+    nn::Linear<F32> router;           ///< sparse: hidden → experts (kept in f32: it decides the routing)
+    std::vector<Mlp> experts;         ///< sparse: the routed experts
+    std::optional<Mlp> shared_expert; ///< sparse: the expert every token also goes through
+    nn::Linear<F32> shared_expert_gate;  ///< sparse: hidden → 1, its sigmoid scales the shared expert
   };
 
   /// Loads the weights of `config` from `file` (Hugging Face names, through `translate`).
@@ -116,13 +153,13 @@ class Qwen2 final : public LanguageModel {
     return model;
   }
 
-  [[nodiscard]] std::string_view architecture() const noexcept override { return "qwen2"; }
+  [[nodiscard]] std::string_view architecture() const noexcept override { return config_.num_experts > 0 ? "qwen2_moe" : "qwen2"; }
   [[nodiscard]] size_t vocab_size() const noexcept override { return config_.vocab_size; }
   [[nodiscard]] size_t max_context() const noexcept override { return config_.max_position_embeddings; }
   /// The dims.
   [[nodiscard]] const Qwen2Config& config() const noexcept { return config_; }
   [[nodiscard]] nlohmann::json describe() const override {
-    return {{"architecture", "qwen2"}, {"weight_dtype", std::string(to_string(W::dtype))},
+    nlohmann::json description = {{"architecture", std::string(architecture())}, {"weight_dtype", std::string(to_string(W::dtype))},
             {"vocab_size", config_.vocab_size}, {"hidden_size", config_.hidden_size},
             {"intermediate_size", config_.intermediate_size}, {"num_hidden_layers", config_.num_hidden_layers},
             {"num_attention_heads", config_.num_attention_heads}, {"num_key_value_heads", config_.num_key_value_heads},
@@ -130,6 +167,37 @@ class Qwen2 final : public LanguageModel {
             {"tie_word_embeddings", config_.tie_word_embeddings}, {"use_sliding_window", config_.use_sliding_window},
             {"sliding_window", config_.sliding_window}, {"max_window_layers", config_.max_window_layers},
             {"max_position_embeddings", config_.max_position_embeddings}};
+    if (config_.num_experts > 0) {
+      description.update({{"num_experts", config_.num_experts}, {"num_experts_per_tok", config_.num_experts_per_tok},
+                          {"moe_intermediate_size", config_.moe_intermediate_size},
+                          {"shared_expert_intermediate_size", config_.shared_expert_intermediate_size},
+                          {"norm_topk_prob", config_.norm_topk_prob}, {"decoder_sparse_step", config_.decoder_sparse_step},
+                          {"mlp_only_layers", config_.mlp_only_layers}});
+    }
+    return description;
+  }
+
+  [[nodiscard]] nlohmann::json expert_statistics() const override {
+    if (config_.num_experts == 0) return nullptr;
+    std::lock_guard lock(statistics_mutex_);
+    nlohmann::json layers = nlohmann::json::array();
+    nn::RouterStatistics total(config_.num_experts, config_.num_experts_per_tok);
+    for (size_t l = 0; l < statistics_.size(); ++l) {
+      const auto& stats = statistics_[l];
+      if (!layers_[l].sparse) continue;
+      layers.push_back({{"layer", l}, {"tokens", stats.tokens}, {"tokens_per_expert", stats.assignments},
+                        {"load_balance_loss", stats.load_balance_loss()}, {"routing_entropy", stats.mean_entropy()},
+                        {"capacity_overflow", stats.capacity_overflow(1.0)}});
+      for (size_t e = 0; e < total.experts; ++e) {
+        total.assignments[e] += stats.assignments[e];
+        total.probability_sum[e] += stats.probability_sum[e];
+      }
+      total.tokens += stats.tokens;
+      total.entropy_sum += stats.entropy_sum;
+    }
+    return {{"num_experts", config_.num_experts}, {"top_k", config_.num_experts_per_tok}, {"layers", layers},
+            {"tokens_per_expert", total.assignments}, {"load_balance_loss", total.load_balance_loss()},
+            {"routing_entropy", total.mean_entropy()}, {"capacity_overflow", total.capacity_overflow(1.0)}};
   }
 
   [[nodiscard]] std::unique_ptr<Sequence> new_sequence(size_t max_length) const override {
@@ -157,13 +225,19 @@ class Qwen2 final : public LanguageModel {
       return make_error(ErrorCode::invalid_argument, "qwen2: logits buffer holds {} floats, needs {}", logits.size(), needed);
     }
     if (options.hidden_states != nullptr) options.hidden_states->assign(config_.num_hidden_layers + 1, {});
+    if (options.router_trace != nullptr) {
+      *options.router_trace = RouterTrace{};
+      options.router_trace->logits.resize(config_.num_hidden_layers);
+      options.router_trace->experts.resize(config_.num_hidden_layers);
+      options.router_trace->weights.resize(config_.num_hidden_layers);
+    }
     for (size_t start = 0; start < tokens.size(); start += sequence->chunk_) {
       const size_t count = std::min(sequence->chunk_, tokens.size() - start);
       const bool last = start + count == tokens.size();
       float* out = nullptr;
       if (options.all_logits) out = logits.data() + start * config_.vocab_size;
       else if (last) out = logits.data();
-      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states);
+      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
     }
     return ok();
   }
@@ -171,7 +245,8 @@ class Qwen2 final : public LanguageModel {
  private:
   Qwen2(std::shared_ptr<const format::TensorFile> file, const Qwen2Config& config, NameTranslator translate, ModelOptions options)
       : config_(config), options_(options), weights_(std::move(file), std::move(translate)),
-        rope_(config.head_dim, config.rope_theta, simd::RopeStyle::split_halves) {}
+        rope_(config.head_dim, config.rope_theta, simd::RopeStyle::split_halves),
+        statistics_(config.num_hidden_layers, nn::RouterStatistics(config.num_experts, config.num_experts_per_tok)) {}
 
   ThreadPool& pool() const { return options_.pool != nullptr ? *options_.pool : ThreadPool::global(); }
 
@@ -228,9 +303,33 @@ class Qwen2 final : public LanguageModel {
       matrix("self_attn.k_proj", kv_width, hidden, layer.k_proj);
       matrix("self_attn.v_proj", kv_width, hidden, layer.v_proj);
       matrix("self_attn.o_proj", hidden, q_width, layer.o_proj);
-      matrix("mlp.gate_proj", inter, hidden, layer.gate_proj);
-      matrix("mlp.up_proj", inter, hidden, layer.up_proj);
-      matrix("mlp.down_proj", hidden, inter, layer.down_proj);
+      auto mlp = [&](const std::string& name, size_t width, Mlp& out) {
+        matrix((name + ".gate_proj").c_str(), width, hidden, out.gate_proj);
+        matrix((name + ".up_proj").c_str(), width, hidden, out.up_proj);
+        matrix((name + ".down_proj").c_str(), hidden, width, out.down_proj);
+      };
+      auto f32_matrix = [&](const std::string& name, size_t rows, nn::Linear<F32>& out) {
+        if (!status) return;
+        auto values = weights_.f32(prefix + name, Shape{rows, hidden});
+        if (!values) {
+          status = std::move(values).error();
+          return;
+        }
+        out = {*values, nullptr, hidden, rows};
+      };
+      layer.sparse = config_.is_sparse_layer(l);
+      if (layer.sparse) {
+        f32_matrix("mlp.gate.weight", config_.num_experts, layer.router);
+        layer.experts.resize(config_.num_experts);
+        for (size_t e = 0; e < config_.num_experts; ++e) mlp(fmt::format("mlp.experts.{}", e), config_.moe_intermediate_size, layer.experts[e]);
+        if (config_.shared_expert_intermediate_size > 0) {
+          layer.shared_expert.emplace();
+          mlp("mlp.shared_expert", config_.shared_expert_intermediate_size, *layer.shared_expert);
+          f32_matrix("mlp.shared_expert_gate.weight", 1, layer.shared_expert_gate);
+        }
+      } else {
+        mlp("mlp", inter, layer.mlp);
+      }
       layer.q_proj.bias = vector("self_attn.q_proj.bias", q_width);
       layer.k_proj.bias = vector("self_attn.k_proj.bias", kv_width);
       layer.v_proj.bias = vector("self_attn.v_proj.bias", kv_width);
@@ -257,7 +356,7 @@ class Qwen2 final : public LanguageModel {
 
   /// Runs `tokens` (at most one chunk) through the model, appending them to the sequence.
   void run_chunk(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
-                 std::vector<std::vector<float>>* hidden_states) const {
+                 std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
     ThreadPool& threads = pool();
     const size_t n = tokens.size();
     const size_t hidden = config_.hidden_size;
@@ -288,12 +387,13 @@ class Qwen2 final : public LanguageModel {
       simd::add(x, normed, x, n * hidden);
 
       layer.post_attention_norm.forward(x, normed, n);
-      project(normed, n, s, {&layer.gate_proj, &layer.up_proj}, {s.gate_.data(), s.up_.data()});
-      threads.parallel_for(n, [&](size_t begin, size_t end) {
-        for (size_t t = begin; t < end; ++t) simd::swiglu(s.gate_.data() + t * inter, s.up_.data() + t * inter, inter);
-      });
-      project(s.gate_.data(), n, s, {&layer.down_proj}, {normed});
-      simd::add(x, normed, x, n * hidden);
+      if (layer.sparse) {
+        sparse_mlp(layer, l, normed, n, s, trace);
+        simd::add(x, s.moe_out_.data(), x, n * hidden);
+      } else {
+        run_mlp(layer.mlp, inter, normed, n, s, normed);
+        simd::add(x, normed, x, n * hidden);
+      }
       if (l + 1 < layers_.size()) record(l + 1, x);
     }
     s.cache_.length += n;
@@ -305,6 +405,63 @@ class Qwen2 final : public LanguageModel {
       lm_head_.forward_batch(x, n, logits, s.quantized_, threads);
     } else {
       lm_head_.forward_batch(x + (n - 1) * hidden, 1, logits, s.quantized_, threads);
+    }
+  }
+
+  /// out = mlp(input) for `n` rows of `input` (out may alias input).
+  void run_mlp(const Mlp& mlp, size_t width, const float* input, size_t n, Qwen2Sequence& s, float* out) const {
+    project(input, n, s, {&mlp.gate_proj, &mlp.up_proj}, {s.gate_.data(), s.up_.data()});
+    pool().parallel_for(n, [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) simd::swiglu(s.gate_.data() + t * width, s.up_.data() + t * width, width);
+    });
+    project(s.gate_.data(), n, s, {&mlp.down_proj}, {out});
+  }
+
+  /// s.moe_out_ = Σ_k weight_k · expert_k(n) + sigmoid(shared_gate(n)) · shared(n) for `n` rows
+  /// of `normed`: experts run once each over the rows routed to them; experts nobody chose are not touched.
+  void sparse_mlp(const Layer& layer, size_t l, const float* normed, size_t n, Qwen2Sequence& s, RouterTrace* trace) const {
+    const size_t hidden = config_.hidden_size, experts = config_.num_experts, top_k = config_.num_experts_per_tok;
+    layer.router.forward_batch(normed, n, s.router_logits_.data(), s.quantized_, pool());
+    nn::route_tokens(s.router_logits_.data(), n, experts, top_k, config_.norm_topk_prob, s.probabilities_.data(), s.expert_ids_.data(),
+                     s.expert_weights_.data());
+    {
+      std::lock_guard lock(statistics_mutex_);
+      statistics_[l].add(s.probabilities_.data(), s.expert_ids_.data(), n);
+    }
+    if (trace != nullptr) {
+      trace->logits[l].insert(trace->logits[l].end(), s.router_logits_.begin(), s.router_logits_.begin() + static_cast<ptrdiff_t>(n * experts));
+      trace->experts[l].insert(trace->experts[l].end(), s.expert_ids_.begin(), s.expert_ids_.begin() + static_cast<ptrdiff_t>(n * top_k));
+      trace->weights[l].insert(trace->weights[l].end(), s.expert_weights_.begin(), s.expert_weights_.begin() + static_cast<ptrdiff_t>(n * top_k));
+    }
+    float* out = s.moe_out_.data();
+    std::fill(out, out + n * hidden, 0.0f);
+    std::vector<size_t> rows;
+    std::vector<float> row_weights;
+    for (size_t e = 0; e < experts; ++e) {
+      rows.clear();
+      row_weights.clear();
+      for (size_t t = 0; t < n; ++t) {
+        for (size_t k = 0; k < top_k; ++k) {
+          if (s.expert_ids_[t * top_k + k] == static_cast<int32_t>(e)) {
+            rows.push_back(t);
+            row_weights.push_back(s.expert_weights_[t * top_k + k]);
+          }
+        }
+      }
+      if (rows.empty()) continue;
+      for (size_t i = 0; i < rows.size(); ++i) std::copy_n(normed + rows[i] * hidden, hidden, s.gathered_.data() + i * hidden);
+      run_mlp(layer.experts[e], config_.moe_intermediate_size, s.gathered_.data(), rows.size(), s, s.expert_out_.data());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        simd::add_scaled(s.expert_out_.data() + i * hidden, row_weights[i], out + rows[i] * hidden, hidden);
+      }
+    }
+    if (layer.shared_expert) {
+      run_mlp(*layer.shared_expert, config_.shared_expert_intermediate_size, normed, n, s, s.expert_out_.data());
+      layer.shared_expert_gate.forward_batch(normed, n, s.shared_gate_.data(), s.quantized_, pool());
+      for (size_t t = 0; t < n; ++t) {
+        const float gate = 1.0f / (1.0f + std::exp(-s.shared_gate_[t]));
+        simd::add_scaled(s.expert_out_.data() + t * hidden, gate, out + t * hidden, hidden);
+      }
     }
   }
 
@@ -329,6 +486,12 @@ class Qwen2 final : public LanguageModel {
   nn::DynamicLinear lm_head_;
   nn::RmsNorm final_norm_;
   std::vector<Layer> layers_;
+  mutable std::mutex statistics_mutex_;                  ///< guards statistics_ (forward runs from many threads)
+  mutable std::vector<nn::RouterStatistics> statistics_; ///< per layer: routing since load
 };
+
+/// Qwen2-MoE: the same model type, with sparse layers when its config has experts.
+template <WeightDtype W>
+using Qwen2Moe = Qwen2<W>;
 
 }  // namespace apr::models

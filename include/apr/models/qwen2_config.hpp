@@ -2,12 +2,14 @@
 /// @brief Qwen2Config: the hyper-parameters of a Qwen2 model, from config.json, APR metadata or GGUF keys.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,21 @@ struct Qwen2Config {
   size_t max_position_embeddings = 32768;  ///< longest context the model was trained for
   std::optional<int32_t> bos_token_id;     ///< beginning-of-sequence id, if any
   std::optional<int32_t> eos_token_id;     ///< end-of-sequence id, if any
+  // Qwen2-MoE (zero experts: every layer is a dense MLP)
+  size_t num_experts = 0;                  ///< routed experts per sparse layer
+  size_t num_experts_per_tok = 0;          ///< experts each token is routed to (top-k)
+  size_t moe_intermediate_size = 0;        ///< MLP width of one routed expert
+  size_t shared_expert_intermediate_size = 0;  ///< MLP width of the shared expert (0: none)
+  bool norm_topk_prob = false;             ///< renormalise the top-k routing weights to sum 1
+  size_t decoder_sparse_step = 1;          ///< every this-many-th layer is sparse
+  std::vector<size_t> mlp_only_layers;     ///< layers that stay dense
+
+  /// True when layer `layer` routes tokens to experts (Qwen2-MoE's rule).
+  [[nodiscard]] bool is_sparse_layer(size_t layer) const noexcept {
+    if (num_experts == 0 || decoder_sparse_step == 0) return false;
+    if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end()) return false;
+    return (layer + 1) % decoder_sparse_step == 0;
+  }
 
   /// Window of layer `layer` (0 = full causal attention), per Qwen2's rule.
   [[nodiscard]] size_t window_of_layer(size_t layer) const noexcept {
@@ -56,6 +73,12 @@ struct Qwen2Config {
     if (head_dim == 0 || head_dim % 2 != 0 || head_dim > 1024) return bad("head_dim", head_dim, "expected an even number up to 1024");
     if (!(rope_theta > 0.0f)) return make_error(ErrorCode::format, "qwen2 config: rope_theta = {} (expected > 0)", rope_theta);
     if (!(rms_norm_eps >= 0.0f)) return make_error(ErrorCode::format, "qwen2 config: rms_norm_eps = {} (expected >= 0)", rms_norm_eps);
+    if (num_experts > 0) {
+      if (num_experts > 1024) return bad("num_experts", num_experts, "expected 0..1024");
+      if (num_experts_per_tok == 0 || num_experts_per_tok > num_experts) return bad("num_experts_per_tok", num_experts_per_tok, "expected 1..num_experts");
+      if (moe_intermediate_size == 0 || moe_intermediate_size > 262144) return bad("moe_intermediate_size", moe_intermediate_size, "expected 1..262144");
+      if (shared_expert_intermediate_size > 262144) return bad("shared_expert_intermediate_size", shared_expert_intermediate_size, "expected 0..262144");
+    }
     return ok();
   }
 
@@ -85,6 +108,18 @@ struct Qwen2Config {
     config.max_position_embeddings = get_size(json, "max_position_embeddings").value_or(config.max_position_embeddings);
     config.bos_token_id = get_id(json, "bos_token_id");
     config.eos_token_id = get_id(json, "eos_token_id");
+    config.num_experts = get_size(json, "num_experts").value_or(0);
+    config.num_experts_per_tok = get_size(json, "num_experts_per_tok").value_or(0);
+    config.moe_intermediate_size = get_size(json, "moe_intermediate_size").value_or(0);
+    config.shared_expert_intermediate_size = get_size(json, "shared_expert_intermediate_size").value_or(0);
+    config.norm_topk_prob = get_bool(json, "norm_topk_prob").value_or(false);
+    config.decoder_sparse_step = get_size(json, "decoder_sparse_step").value_or(1);
+    if (json.contains("mlp_only_layers") && json["mlp_only_layers"].is_array()) {
+      for (const auto& layer : json["mlp_only_layers"]) {
+        if (!layer.is_number_integer() || layer.get<int64_t>() < 0) return make_error(ErrorCode::format, "qwen2 config: mlp_only_layers holds {}", layer.dump());
+        config.mlp_only_layers.push_back(layer.get<size_t>());
+      }
+    }
     auto valid = config.validate();
     if (!valid) return std::move(valid).error();
     return config;
@@ -102,30 +137,12 @@ struct Qwen2Config {
         {"num_key_value_heads", metadata.value("num_kv_heads", nlohmann::json())},
     };
     for (const char* key : {"head_dim", "rope_theta", "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
-                            "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id"}) {
+                            "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id", "num_experts",
+                            "num_experts_per_tok", "moe_intermediate_size", "shared_expert_intermediate_size", "norm_topk_prob",
+                            "decoder_sparse_step", "mlp_only_layers"}) {
       if (metadata.contains(key) && !metadata[key].is_null()) hf[key] = metadata[key];
     }
     if (!hf.contains("tie_word_embeddings") && metadata.value("tied_embeddings", false)) hf["tie_word_embeddings"] = true;
-    return from_hf_json(hf);
-  }
-
-  /// Reads GGUF key/values (llama.cpp's qwen2.* keys); `vocab_size` comes from the embedding tensor.
-  static Result<Qwen2Config> from_gguf_metadata(const nlohmann::json& kv, size_t vocab_size, std::string_view arch = "qwen2") {
-    const std::string prefix = std::string(arch) + ".";
-    auto key = [&](std::string_view name) { return prefix + std::string(name); };
-    nlohmann::json hf = {
-        {"vocab_size", vocab_size},
-        {"hidden_size", kv.value(key("embedding_length"), nlohmann::json())},
-        {"intermediate_size", kv.value(key("feed_forward_length"), nlohmann::json())},
-        {"num_hidden_layers", kv.value(key("block_count"), nlohmann::json())},
-        {"num_attention_heads", kv.value(key("attention.head_count"), nlohmann::json())},
-        {"num_key_value_heads", kv.value(key("attention.head_count_kv"), kv.value(key("attention.head_count"), nlohmann::json()))},
-    };
-    if (kv.contains(key("rope.freq_base"))) hf["rope_theta"] = kv[key("rope.freq_base")];
-    if (kv.contains(key("attention.layer_norm_rms_epsilon"))) hf["rms_norm_eps"] = kv[key("attention.layer_norm_rms_epsilon")];
-    if (kv.contains(key("context_length"))) hf["max_position_embeddings"] = kv[key("context_length")];
-    if (kv.contains("tokenizer.ggml.bos_token_id")) hf["bos_token_id"] = kv["tokenizer.ggml.bos_token_id"];
-    if (kv.contains("tokenizer.ggml.eos_token_id")) hf["eos_token_id"] = kv["tokenizer.ggml.eos_token_id"];
     return from_hf_json(hf);
   }
 

@@ -199,7 +199,10 @@ class Server {
     http_.Get(R"(/models/([^/]+)/experts)", guarded("/models/{id}/experts", [this](const httplib::Request& req, httplib::Response& res) {
       const ServedModel* model = find_model(req.matches[1]);
       if (model == nullptr) return send_error(res, 404, fmt::format("model '{}' not found", std::string(req.matches[1])), "not_found");
-      send_error(res, 404, fmt::format("model '{}' ({}) has no experts", model->id, model->model->architecture()), "not_found");
+      nlohmann::json statistics = model->model->expert_statistics();
+      if (statistics.is_null()) return send_error(res, 404, fmt::format("model '{}' ({}) has no experts", model->id, model->model->architecture()), "not_found");
+      statistics["id"] = model->id;
+      res.set_content(statistics.dump(), "application/json");
     }));
     http_.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, true); }));
     http_.Post("/v1/completions", guarded("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, false); }));
