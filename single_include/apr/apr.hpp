@@ -3110,8 +3110,9 @@ class RotaryEmbedding {
 
 // ---- apr/text.hpp ----
 /// @file text.hpp
-/// @brief Tokenizers (apr::text): byte-level BPE from tokenizer.json, GPT-2 files and tiktoken
-/// ranks, Whisper's special tokens, ChatML chat templates, UTF-8 repair and streaming decode.
+/// @brief Tokenizers (apr::text): byte-level BPE from tokenizer.json, GPT-2 files, tiktoken
+/// ranks and GGUF metadata, Whisper's special tokens, ChatML chat templates, UTF-8 repair and
+/// streaming decode.
 
 // ---- apr/text/byte_level.hpp ----
 /// @file byte_level.hpp
@@ -3242,6 +3243,168 @@ class ChatTemplate {
 
 }  // namespace apr::text
 
+// ---- apr/text/gguf_tokenizer.hpp ----
+/// @file gguf_tokenizer.hpp
+/// @brief tokenizer_json_from_gguf(): the tokenizer.json a GGUF file's tokenizer.ggml.* keys
+/// describe (llama.cpp's "gpt2" byte-level BPE: tokens by id, token types, merges, pre-tokenizer
+/// name), so the same Tokenizer loads from GGUF files and Hugging Face folders.
+
+
+#include <nlohmann/json.hpp>
+
+// ---- apr/text/pretokenizer.hpp ----
+/// @file pretokenizer.hpp
+/// @brief RegexSplitter: splits text into the pieces BPE sees, with a Unicode regex (PCRE2 in
+/// UTF + UCP mode, JIT-compiled), keeping both the matches and the gaps between them.
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+/// pcre2.h requires it: apr uses the 8-bit (UTF-8) library.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+
+
+
+namespace apr::text {
+
+/// Qwen2's pre-tokenizer pattern (contractions, letters with one leading non-letter, single
+/// digits, punctuation runs, newlines, whitespace not followed by non-space).
+inline constexpr std::string_view kQwen2Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+/// GPT-2's pre-tokenizer pattern (also Whisper's tiktoken pattern).
+inline constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+/// A compiled split pattern; thread-safe (each call uses its own match data).
+class RegexSplitter {
+ public:
+  /// Compiles `pattern` (PCRE2 syntax with `\p{..}` classes); errors name the offset.
+  static Result<RegexSplitter> compile(std::string_view pattern) {
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                                     &error, &offset, nullptr);
+    if (code == nullptr) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(error, message, sizeof message);
+      return make_error(ErrorCode::format, "split pattern: {} at offset {}", reinterpret_cast<const char*>(message), offset);
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
+    return RegexSplitter(code, std::string(pattern));
+  }
+
+  /// Appends the pieces of valid UTF-8 `text` to `pieces`: every match, and every gap between
+  /// matches, in order (Hugging Face's "Isolated" split behaviour).
+  void split(std::string_view text, std::vector<std::string_view>& pieces) const {
+    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+        pcre2_match_data_create_from_pattern(code_.get(), nullptr), &pcre2_match_data_free);
+    size_t position = 0;
+    size_t last_end = 0;
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+    while (position < text.size()) {
+      const int rc = pcre2_match(code_.get(), subject, text.size(), position, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
+      if (rc < 0) break;
+      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
+      const size_t begin = ovector[0], end = ovector[1];
+      if (begin > last_end) pieces.push_back(text.substr(last_end, begin - last_end));
+      if (end > begin) {
+        pieces.push_back(text.substr(begin, end - begin));
+        position = last_end = end;
+      } else {  // empty match: step over one code point
+        last_end = begin;
+        position = begin + 1;
+        while (position < text.size() && (static_cast<uint8_t>(text[position]) & 0xC0) == 0x80) ++position;
+      }
+    }
+    if (last_end < text.size()) pieces.push_back(text.substr(last_end));
+  }
+
+  /// The pattern text.
+  [[nodiscard]] const std::string& pattern() const noexcept { return pattern_; }
+
+ private:
+  RegexSplitter(pcre2_code* code, std::string pattern) : code_(code, &pcre2_code_free), pattern_(std::move(pattern)) {}
+  std::shared_ptr<pcre2_code> code_;
+  std::string pattern_;
+};
+
+}  // namespace apr::text
+
+
+namespace apr::text {
+
+/// llama.cpp's token types (tokenizer.ggml.token_type, llama_token_type).
+enum class GgufTokenType : int32_t {
+  normal = 1,        ///< an ordinary vocabulary entry
+  unknown = 2,       ///< the unknown token
+  control = 3,       ///< a special token (parsed only on request, dropped by skip_special)
+  user_defined = 4,  ///< an added token matched in raw text, not special
+  unused = 5,        ///< padding up to the embedding's row count
+  byte = 6,          ///< a byte fallback token
+};
+
+/// The split pattern of llama.cpp's tokenizer.ggml.pre name ("qwen2", or "gpt-2"/"default"),
+/// or nothing for pre-tokenizers apr does not know.
+constexpr std::optional<std::string_view> gguf_pre_tokenizer_pattern(std::string_view pre) {
+  if (pre == "qwen2") return kQwen2Pattern;
+  if (pre == "gpt-2" || pre == "default") return kGpt2Pattern;
+  return std::nullopt;
+}
+
+/// The tokenizer.json (BPE model, added tokens, normaliser, Split pre-tokenizer) equivalent to
+/// the tokenizer.ggml.* keys of GGUF `metadata` (as GgufFile::metadata() gives them); `source`
+/// names the file in errors. Control tokens become special added tokens, user-defined ones
+/// plain added tokens, unused (padding) ids are left out.
+inline Result<nlohmann::json> tokenizer_json_from_gguf(const nlohmann::json& metadata, std::string_view source) {
+  auto fail = [&](std::string_view what) { return make_error(ErrorCode::format, "{}: {}", source, what); };
+  const std::string model = metadata.value("tokenizer.ggml.model", std::string());
+  if (model.empty()) return make_error(ErrorCode::not_found, "{}: no tokenizer.ggml.model key (the file carries no tokenizer)", source);
+  if (model != "gpt2") {
+    return make_error(ErrorCode::unsupported, "{}: tokenizer.ggml.model '{}' (apr reads byte-level BPE, 'gpt2')", source, model);
+  }
+  const std::string pre = metadata.value("tokenizer.ggml.pre", std::string("default"));
+  const auto pattern = gguf_pre_tokenizer_pattern(pre);
+  if (!pattern) return make_error(ErrorCode::unsupported, "{}: tokenizer.ggml.pre '{}' (apr knows qwen2, gpt-2 and default)", source, pre);
+  const auto string_array = [&](const char* key) { return metadata.contains(key) && metadata[key].is_array() ? &metadata[key] : nullptr; };
+  const nlohmann::json* tokens = string_array("tokenizer.ggml.tokens");
+  const nlohmann::json* merges = string_array("tokenizer.ggml.merges");
+  const nlohmann::json* types = string_array("tokenizer.ggml.token_type");
+  if (tokens == nullptr) return fail("tokenizer.ggml.tokens must be an array of strings");
+  if (merges == nullptr) return fail("tokenizer.ggml.merges must be an array of strings");
+  if (types != nullptr && types->size() != tokens->size()) {
+    return fail(fmt::format("tokenizer.ggml.token_type has {} entries for {} tokens", types->size(), tokens->size()));
+  }
+  nlohmann::json vocab = nlohmann::json::object();
+  nlohmann::json added = nlohmann::json::array();
+  for (size_t id = 0; id < tokens->size(); ++id) {
+    const auto& token = (*tokens)[id];
+    if (!token.is_string()) return fail(fmt::format("tokenizer.ggml.tokens[{}] is not a string", id));
+    auto type = GgufTokenType::normal;
+    if (types != nullptr) {
+      if (!(*types)[id].is_number_integer()) return fail(fmt::format("tokenizer.ggml.token_type[{}] is not an integer", id));
+      type = static_cast<GgufTokenType>((*types)[id].get<int32_t>());
+    }
+    if (type == GgufTokenType::unused) continue;
+    if (type == GgufTokenType::control || type == GgufTokenType::user_defined) {
+      added.push_back({{"id", id}, {"content", token}, {"special", type == GgufTokenType::control}});
+    } else {
+      vocab[token.get<std::string>()] = id;
+    }
+  }
+  for (size_t rank = 0; rank < merges->size(); ++rank) {
+    if (!(*merges)[rank].is_string()) return fail(fmt::format("tokenizer.ggml.merges[{}] is not a string", rank));
+  }
+  nlohmann::json json = {{"model", {{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", *merges}}},
+                         {"added_tokens", std::move(added)},
+                         {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", std::string(*pattern)}}}, {"behavior", "Isolated"}}},
+                         {"decoder", {{"type", "ByteLevel"}}}};
+  // Qwen2's own tokenizer.json composes text to NFC first; llama.cpp's "qwen2" names that tokenizer
+  if (pre == "qwen2") json["normalizer"] = {{"type", "NFC"}};
+  return json;
+}
+
+}  // namespace apr::text
+
 // ---- apr/text/load_tokenizer.hpp ----
 /// @file load_tokenizer.hpp
 /// @brief load_tokenizer(): a tokenizer from a tokenizer.json, a model folder (tokenizer.json or
@@ -3261,7 +3424,6 @@ class ChatTemplate {
 #include <map>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 
 // ---- apr/text/bpe.hpp ----
 /// @file bpe.hpp
@@ -3428,84 +3590,6 @@ class BpeModel {
   bool whole_word_lookup_ = false;
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
-};
-
-}  // namespace apr::text
-
-// ---- apr/text/pretokenizer.hpp ----
-/// @file pretokenizer.hpp
-/// @brief RegexSplitter: splits text into the pieces BPE sees, with a Unicode regex (PCRE2 in
-/// UTF + UCP mode, JIT-compiled), keeping both the matches and the gaps between them.
-
-#ifndef PCRE2_CODE_UNIT_WIDTH
-/// pcre2.h requires it: apr uses the 8-bit (UTF-8) library.
-#define PCRE2_CODE_UNIT_WIDTH 8
-#endif
-#include <pcre2.h>
-
-
-
-
-namespace apr::text {
-
-/// Qwen2's pre-tokenizer pattern (contractions, letters with one leading non-letter, single
-/// digits, punctuation runs, newlines, whitespace not followed by non-space).
-inline constexpr std::string_view kQwen2Pattern =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-/// GPT-2's pre-tokenizer pattern (also Whisper's tiktoken pattern).
-inline constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-/// A compiled split pattern; thread-safe (each call uses its own match data).
-class RegexSplitter {
- public:
-  /// Compiles `pattern` (PCRE2 syntax with `\p{..}` classes); errors name the offset.
-  static Result<RegexSplitter> compile(std::string_view pattern) {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                                     &error, &offset, nullptr);
-    if (code == nullptr) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(error, message, sizeof message);
-      return make_error(ErrorCode::format, "split pattern: {} at offset {}", reinterpret_cast<const char*>(message), offset);
-    }
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
-    return RegexSplitter(code, std::string(pattern));
-  }
-
-  /// Appends the pieces of valid UTF-8 `text` to `pieces`: every match, and every gap between
-  /// matches, in order (Hugging Face's "Isolated" split behaviour).
-  void split(std::string_view text, std::vector<std::string_view>& pieces) const {
-    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
-        pcre2_match_data_create_from_pattern(code_.get(), nullptr), &pcre2_match_data_free);
-    size_t position = 0;
-    size_t last_end = 0;
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    while (position < text.size()) {
-      const int rc = pcre2_match(code_.get(), subject, text.size(), position, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
-      if (rc < 0) break;
-      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
-      const size_t begin = ovector[0], end = ovector[1];
-      if (begin > last_end) pieces.push_back(text.substr(last_end, begin - last_end));
-      if (end > begin) {
-        pieces.push_back(text.substr(begin, end - begin));
-        position = last_end = end;
-      } else {  // empty match: step over one code point
-        last_end = begin;
-        position = begin + 1;
-        while (position < text.size() && (static_cast<uint8_t>(text[position]) & 0xC0) == 0x80) ++position;
-      }
-    }
-    if (last_end < text.size()) pieces.push_back(text.substr(last_end));
-  }
-
-  /// The pattern text.
-  [[nodiscard]] const std::string& pattern() const noexcept { return pattern_; }
-
- private:
-  RegexSplitter(pcre2_code* code, std::string pattern) : code_(code, &pcre2_code_free), pattern_(std::move(pattern)) {}
-  std::shared_ptr<pcre2_code> code_;
-  std::string pattern_;
 };
 
 }  // namespace apr::text
@@ -6604,7 +6688,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
 /// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
-/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file.
+/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file (tokenizer and chat
+/// template from its tokenizer.* keys).
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -6636,8 +6721,14 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
   if (shared->format() == "gguf") {
     auto config = qwen2_config_from_gguf(*shared);
     if (!config) return std::move(config).error();
-    return instantiate(shared, *config, options, path, std::string(),
-                       [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    auto loaded = instantiate(shared, *config, options, path, std::string(),
+                              [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    if (!loaded || !shared->metadata().contains("tokenizer.ggml.model")) return loaded;
+    auto tokenizer = text::tokenizer_json_from_gguf(shared->metadata(), path);
+    if (!tokenizer) return std::move(tokenizer).error();
+    loaded->tokenizer_json = tokenizer->dump();
+    loaded->chat_template = shared->metadata().value("tokenizer.chat_template", std::string());
+    return loaded;
   }
   auto config = read_json_file(directory / "config.json");
   if (!config) return std::move(config).error();
@@ -7857,14 +7948,63 @@ constexpr uint32_t llama_file_type(DType dtype) {
 }
 
 /// The tokenizer of a Qwen2 model as GGUF keys: vocabulary (id order), token types (1 normal,
-/// 3 control for special added tokens), BPE merges, and the special ids.
+/// 3 control for special added tokens, 4 for other added tokens, 5 for padding), BPE merges,
+/// the special ids and the chat template.
 struct GgufTokenizer {
   std::vector<std::string> tokens;  ///< token text by id (byte-level BPE alphabet)
   std::vector<int32_t> token_types; ///< per id
   std::vector<std::string> merges;  ///< "a b" pairs, by rank
   std::optional<int32_t> bos_id;    ///< beginning-of-text id
   std::optional<int32_t> eos_id;    ///< end-of-text id
+  std::string chat_template;        ///< Jinja chat template (tokenizer.chat_template); empty for none
 };
+
+/// The GgufTokenizer of a Hugging Face tokenizer.json (`source` names it in errors) for a model of
+/// `config`: ids past the tokenizer's up to config.vocab_size become "[PAD<id>]" unused tokens, as
+/// llama.cpp's converter writes them, so the token count equals the embedding's rows.
+inline Result<GgufTokenizer> gguf_tokenizer_from_json(std::string_view tokenizer_json, const Qwen2Config& config, std::string chat_template,
+                                                      std::string_view source) {
+  const auto json = nlohmann::json::parse(tokenizer_json, nullptr, false);
+  auto fail = [&](std::string_view what) { return make_error(ErrorCode::format, "{}: {}", source, what); };
+  if (json.is_discarded() || !json.is_object()) return fail("not a JSON object");
+  if (!json.contains("model") || !json["model"].is_object()) return fail("'model' is missing");
+  const auto& model = json["model"];
+  if (!model.contains("vocab") || !model["vocab"].is_object()) return fail("'model.vocab' must be an object");
+  if (!model.contains("merges") || !model["merges"].is_array()) return fail("'model.merges' must be an array");
+  GgufTokenizer out{{}, {}, {}, config.bos_token_id, config.eos_token_id, std::move(chat_template)};
+  out.token_types.assign(config.vocab_size, static_cast<int32_t>(text::GgufTokenType::unused));
+  out.tokens.resize(config.vocab_size);
+  for (size_t id = 0; id < config.vocab_size; ++id) out.tokens[id] = fmt::format("[PAD{}]", id);
+  auto place = [&](const nlohmann::json& id, const std::string& token, text::GgufTokenType type) -> Result<void> {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<uint64_t>() >= config.vocab_size) {
+      return fail(fmt::format("token '{}' has id {} (expected an integer below vocab_size {})", token, id.dump(), config.vocab_size));
+    }
+    out.tokens[id.get<size_t>()] = token;
+    out.token_types[id.get<size_t>()] = static_cast<int32_t>(type);
+    return ok();
+  };
+  for (const auto& [token, id] : model["vocab"].items()) {
+    if (auto status = place(id, token, text::GgufTokenType::normal); !status) return status.error();
+  }
+  if (json.contains("added_tokens") && json["added_tokens"].is_array()) {
+    for (const auto& token : json["added_tokens"]) {
+      if (!token.is_object() || !token.contains("id") || !token.contains("content") || !token["content"].is_string()) {
+        return fail("added_tokens entries need an 'id' and a string 'content'");
+      }
+      const auto type = token.value("special", false) ? text::GgufTokenType::control : text::GgufTokenType::user_defined;
+      if (auto status = place(token["id"], token["content"].get<std::string>(), type); !status) return status.error();
+    }
+  }
+  for (const auto& merge : model["merges"]) {
+    if (merge.is_string()) out.merges.push_back(merge.get<std::string>());
+    else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      out.merges.push_back(merge[0].get<std::string>() + " " + merge[1].get<std::string>());
+    } else {
+      return fail(fmt::format("merges[{}] must be a string or a pair of strings", out.merges.size()));
+    }
+  }
+  return out;
+}
 
 /// Writes the Qwen2 model of `config` held in `source` (Hugging Face names) to `path` as GGUF
 /// with matrices in `matrix_dtype`; `name` goes to general.name.
@@ -7909,6 +8049,7 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     entries.push_back({"tokenizer.ggml.merges", strings(tokenizer->merges)});
     if (tokenizer->bos_id) entries.push_back({"tokenizer.ggml.bos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->bos_id)});
     if (tokenizer->eos_id) entries.push_back({"tokenizer.ggml.eos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->eos_id)});
+    if (!tokenizer->chat_template.empty()) entries.push_back({"tokenizer.chat_template", GgufValue::text(tokenizer->chat_template)});
   }
 
   std::vector<format::GgufWriteTensor> tensors;

@@ -82,6 +82,8 @@ check "tensors gguf json" 0 '"dtype": "q4_0"' -- "$apr" tensors "$gguf/qwen2-v51
 check "run gguf" 0 '"ids"' -- "$apr" run "$gguf/qwen2-v512-q8_0.gguf" --prompt-ids 1,2,3 -n 2 --json
 check "export gguf q8_0" 0 "matrices q8_0" -- "$apr" export "$v512" --format gguf --quantize q8_0 -o "$work/v512-q8.gguf"
 check "exported gguf runs" 0 '"ids"' -- "$apr" run "$work/v512-q8.gguf" --prompt-ids 1,2,3 -n 2 --json
+check "export gguf with the tokenizer" 0 "tokenizer of 151936 tokens" -- "$apr" export "$micro" --format gguf --quantize q8_0 -o "$work/micro-q8.gguf"
+check "gguf runs a text prompt" 0 '"prompt_tokens": 2' -- "$apr" run "$work/micro-q8.gguf" --prompt "Hello world" -n 2 --json
 check "export gguf bad dtype" 2 "expected f32" -- "$apr" export "$v512" --format gguf --quantize q3 -o "$work/x.gguf"
 printf 'GGUF\x03\x00\x00\x00\xff\xff' > "$work/truncated.gguf"
 check "truncated gguf" 3 "truncated.gguf" -- "$apr" inspect "$work/truncated.gguf"

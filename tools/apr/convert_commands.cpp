@@ -172,9 +172,27 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
           if (!parsed) return report_error(make_error(ErrorCode::invalid_argument, "--quantize {}: expected f32, f16, q8_0 or q4_0", flags->quantize));
           dtype = *parsed;
         }
-        auto status = models::write_qwen2_gguf(**weights, *config, flags->output, dtype, input.stem().string());
+        // the tokenizer and chat template: an APR file's metadata, or the Hugging Face folder's files
+        std::string tokenizer_json = loaded->tokenizer_json, chat_template = loaded->chat_template;
+        if (!loaded->directory.empty()) {
+          auto sources = models::read_import_sources(loaded->directory);
+          if (!sources) return report_error(sources.error());
+          tokenizer_json = sources->tokenizer_json;
+          const auto& tokenizer_config = sources->tokenizer_config;
+          if (tokenizer_config.is_object() && tokenizer_config.contains("chat_template") && tokenizer_config["chat_template"].is_string()) {
+            chat_template = tokenizer_config["chat_template"].get<std::string>();
+          }
+        }
+        std::optional<models::GgufTokenizer> tokenizer;
+        if (!tokenizer_json.empty()) {
+          auto made = models::gguf_tokenizer_from_json(tokenizer_json, *config, chat_template, flags->source + " (tokenizer.json)");
+          if (!made) return report_error(made.error());
+          tokenizer = std::move(made).value();
+        }
+        auto status = models::write_qwen2_gguf(**weights, *config, flags->output, dtype, input.stem().string(), tokenizer);
         if (!status) return report_error(status.error());
-        fmt::print("{}: {} tensors, matrices {}\n", flags->output, (*weights)->tensors().size(), to_string(dtype));
+        fmt::print("{}: {} tensors, matrices {}{}\n", flags->output, (*weights)->tensors().size(), to_string(dtype),
+                   tokenizer ? fmt::format(", tokenizer of {} tokens", tokenizer->tokens.size()) : std::string());
         return int{kOk};
       }
       auto file = format::open_tensor_file(flags->source);

@@ -19,6 +19,7 @@
 #include "apr/models/language_model.hpp"
 #include "apr/models/qwen2.hpp"
 #include "apr/models/qwen2_names.hpp"
+#include "apr/text/gguf_tokenizer.hpp"
 
 namespace apr::models {
 
@@ -97,7 +98,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
 /// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
-/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file.
+/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file (tokenizer and chat
+/// template from its tokenizer.* keys).
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -129,8 +131,14 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
   if (shared->format() == "gguf") {
     auto config = qwen2_config_from_gguf(*shared);
     if (!config) return std::move(config).error();
-    return instantiate(shared, *config, options, path, std::string(),
-                       [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    auto loaded = instantiate(shared, *config, options, path, std::string(),
+                              [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    if (!loaded || !shared->metadata().contains("tokenizer.ggml.model")) return loaded;
+    auto tokenizer = text::tokenizer_json_from_gguf(shared->metadata(), path);
+    if (!tokenizer) return std::move(tokenizer).error();
+    loaded->tokenizer_json = tokenizer->dump();
+    loaded->chat_template = shared->metadata().value("tokenizer.chat_template", std::string());
+    return loaded;
   }
   auto config = read_json_file(directory / "config.json");
   if (!config) return std::move(config).error();

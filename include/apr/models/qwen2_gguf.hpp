@@ -5,7 +5,9 @@
 /// biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apr/core/quantize.hpp"
@@ -13,6 +15,7 @@
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/qwen2_config.hpp"
 #include "apr/models/qwen2_names.hpp"
+#include "apr/text/gguf_tokenizer.hpp"
 
 namespace apr::models {
 
@@ -28,14 +31,63 @@ constexpr uint32_t llama_file_type(DType dtype) {
 }
 
 /// The tokenizer of a Qwen2 model as GGUF keys: vocabulary (id order), token types (1 normal,
-/// 3 control for special added tokens), BPE merges, and the special ids.
+/// 3 control for special added tokens, 4 for other added tokens, 5 for padding), BPE merges,
+/// the special ids and the chat template.
 struct GgufTokenizer {
   std::vector<std::string> tokens;  ///< token text by id (byte-level BPE alphabet)
   std::vector<int32_t> token_types; ///< per id
   std::vector<std::string> merges;  ///< "a b" pairs, by rank
   std::optional<int32_t> bos_id;    ///< beginning-of-text id
   std::optional<int32_t> eos_id;    ///< end-of-text id
+  std::string chat_template;        ///< Jinja chat template (tokenizer.chat_template); empty for none
 };
+
+/// The GgufTokenizer of a Hugging Face tokenizer.json (`source` names it in errors) for a model of
+/// `config`: ids past the tokenizer's up to config.vocab_size become "[PAD<id>]" unused tokens, as
+/// llama.cpp's converter writes them, so the token count equals the embedding's rows.
+inline Result<GgufTokenizer> gguf_tokenizer_from_json(std::string_view tokenizer_json, const Qwen2Config& config, std::string chat_template,
+                                                      std::string_view source) {
+  const auto json = nlohmann::json::parse(tokenizer_json, nullptr, false);
+  auto fail = [&](std::string_view what) { return make_error(ErrorCode::format, "{}: {}", source, what); };
+  if (json.is_discarded() || !json.is_object()) return fail("not a JSON object");
+  if (!json.contains("model") || !json["model"].is_object()) return fail("'model' is missing");
+  const auto& model = json["model"];
+  if (!model.contains("vocab") || !model["vocab"].is_object()) return fail("'model.vocab' must be an object");
+  if (!model.contains("merges") || !model["merges"].is_array()) return fail("'model.merges' must be an array");
+  GgufTokenizer out{{}, {}, {}, config.bos_token_id, config.eos_token_id, std::move(chat_template)};
+  out.token_types.assign(config.vocab_size, static_cast<int32_t>(text::GgufTokenType::unused));
+  out.tokens.resize(config.vocab_size);
+  for (size_t id = 0; id < config.vocab_size; ++id) out.tokens[id] = fmt::format("[PAD{}]", id);
+  auto place = [&](const nlohmann::json& id, const std::string& token, text::GgufTokenType type) -> Result<void> {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<uint64_t>() >= config.vocab_size) {
+      return fail(fmt::format("token '{}' has id {} (expected an integer below vocab_size {})", token, id.dump(), config.vocab_size));
+    }
+    out.tokens[id.get<size_t>()] = token;
+    out.token_types[id.get<size_t>()] = static_cast<int32_t>(type);
+    return ok();
+  };
+  for (const auto& [token, id] : model["vocab"].items()) {
+    if (auto status = place(id, token, text::GgufTokenType::normal); !status) return status.error();
+  }
+  if (json.contains("added_tokens") && json["added_tokens"].is_array()) {
+    for (const auto& token : json["added_tokens"]) {
+      if (!token.is_object() || !token.contains("id") || !token.contains("content") || !token["content"].is_string()) {
+        return fail("added_tokens entries need an 'id' and a string 'content'");
+      }
+      const auto type = token.value("special", false) ? text::GgufTokenType::control : text::GgufTokenType::user_defined;
+      if (auto status = place(token["id"], token["content"].get<std::string>(), type); !status) return status.error();
+    }
+  }
+  for (const auto& merge : model["merges"]) {
+    if (merge.is_string()) out.merges.push_back(merge.get<std::string>());
+    else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      out.merges.push_back(merge[0].get<std::string>() + " " + merge[1].get<std::string>());
+    } else {
+      return fail(fmt::format("merges[{}] must be a string or a pair of strings", out.merges.size()));
+    }
+  }
+  return out;
+}
 
 /// Writes the Qwen2 model of `config` held in `source` (Hugging Face names) to `path` as GGUF
 /// with matrices in `matrix_dtype`; `name` goes to general.name.
@@ -80,6 +132,7 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     entries.push_back({"tokenizer.ggml.merges", strings(tokenizer->merges)});
     if (tokenizer->bos_id) entries.push_back({"tokenizer.ggml.bos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->bos_id)});
     if (tokenizer->eos_id) entries.push_back({"tokenizer.ggml.eos_token_id", GgufValue::scalar(GgufType::u32, *tokenizer->eos_id)});
+    if (!tokenizer->chat_template.empty()) entries.push_back({"tokenizer.chat_template", GgufValue::text(tokenizer->chat_template)});
   }
 
   std::vector<format::GgufWriteTensor> tensors;
