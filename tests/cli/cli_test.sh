@@ -88,6 +88,21 @@ check "export gguf bad dtype" 2 "expected f32" -- "$apr" export "$v512" --format
 printf 'GGUF\x03\x00\x00\x00\xff\xff' > "$work/truncated.gguf"
 check "truncated gguf" 3 "truncated.gguf" -- "$apr" inspect "$work/truncated.gguf"
 
+# hf:// from a Hugging Face cache laid out by hand; the endpoint is a closed local port, so nothing
+# can be downloaded (tests/format/test_hub.cpp covers downloads against a mock hub)
+hub=$work/hf-cache commit=0123456789abcdef0123456789abcdef01234567
+repo=$hub/models--org--micro
+mkdir -p "$repo/refs" "$repo/snapshots/$commit" "$repo/.no_exist/$commit"
+printf %s "$commit" > "$repo/refs/main"
+for file in config.json model.safetensors tokenizer.json tokenizer_config.json; do ln -s "$(cd "$micro" && pwd)/$file" "$repo/snapshots/$commit/$file"; done
+touch "$repo/.no_exist/$commit/generation_config.json"
+export HF_HUB_CACHE=$hub HF_ENDPOINT=http://127.0.0.1:1
+check "import hf:// from the cache" 0 "tensors" -- "$apr" import hf://org/micro -o "$work/hub.apr"
+check "run hf:// from the cache" 0 '"prompt_tokens": 1' -- "$apr" run hf://org/micro --prompt "Hello" -n 2 --json
+check "hf:// not cached, hub unreachable" 3 "hf://org/other: http://127.0.0.1:1/org/other/resolve/main/config.json: .*network error" -- "$apr" run hf://org/other --prompt "Hi"
+check "hf:// malformed" 2 "hf://nothing: expected hf://org/name" -- "$apr" import hf://nothing -o "$work/x.apr"
+unset HF_HUB_CACHE HF_ENDPOINT
+
 whisper=$fixtures/whisper/whisper-micro
 speech=$fixtures/whisper/audio
 check "transcribe json has tokens and segments" 0 '"tokens": \[' -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language en --temperature 0 --json

@@ -14,6 +14,7 @@
 #include "apr/models/load.hpp"
 #include "apr/models/qwen2_gguf.hpp"
 #include "cli.hpp"
+#include "model_support.hpp"
 
 namespace apr::cli {
 namespace {
@@ -103,8 +104,9 @@ int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann
 void register_convert_commands(CLI::App& app, Registry& registry) {
   {
     auto flags = std::make_shared<ConvertFlags>();
-    auto* import = app.add_subcommand("import", "Import a Hugging Face folder or SafeTensors file into an APR file (tokenizer and chat template embedded)");
-    import->add_option("source", flags->source, "Hugging Face model folder, or a .safetensors file with config.json beside it")->required();
+    auto* import = app.add_subcommand("import", "Import a Hugging Face folder, hub model or SafeTensors file into an APR file (tokenizer and chat template embedded)");
+    import->add_option("source", flags->source, "Hugging Face model folder, hf://org/name[@revision], or a .safetensors file with config.json beside it")
+        ->required();
     import->add_option("-o,--output", flags->output, "output .apr file")->required();
     import->add_option("--quantize", flags->quantize, "convert matrices to f16, bf16, q8_0 or q4_0 (precision gate applies)");
     import->add_option("--name", flags->name, "model name in the metadata (default: the output's stem)");
@@ -112,7 +114,9 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     import->add_flag("--json", flags->json, "print JSON");
     registry.add(import, [flags] {
       std::error_code ec;
-      const fs::path source(flags->source);
+      auto local = local_model_path(flags->source);
+      if (!local) return report_error(local.error());
+      const fs::path source(*local);
       if (!fs::exists(source, ec)) return report_error(make_error(ErrorCode::not_found, "{}: no such file or directory", flags->source));
       const fs::path folder = fs::is_directory(source, ec) ? source : source.parent_path();
       fs::path weights = source;

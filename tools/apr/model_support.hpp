@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "apr/format/hub.hpp"
 #include "apr/models/load.hpp"
 #include "apr/text/chat_template.hpp"
 #include "apr/text/load_tokenizer.hpp"
@@ -24,10 +25,19 @@ struct ModelFlags {
 
 /// Adds the model path, --dtype, --kv-dtype and --threads to `command`.
 inline void add_model_flags(CLI::App* command, ModelFlags& flags) {
-  command->add_option("model", flags.model, "model: Hugging Face folder, .safetensors, or index")->required();
+  command->add_option("model", flags.model, "model: Hugging Face folder, .safetensors, index, .apr, .gguf, or hf://org/name[@revision]")->required();
   command->add_option("--dtype", flags.dtype, "run the matmuls in this dtype (f32, f16, bf16, q8_0, q4_0; default: as stored)");
   command->add_option("--kv-dtype", flags.kv_dtype, "KV cache storage (f32 or f16)")->check(CLI::IsMember({"f32", "f16"}));
   command->add_option("-t,--threads", flags.threads, "threads (default: all cores)");
+}
+
+/// `path` itself, or for hf://org/name[@revision] the model's folder in the Hugging Face cache
+/// (downloaded first when the cache lacks it; HF_TOKEN, HF_ENDPOINT, HF_HOME apply).
+inline Result<std::string> local_model_path(const std::string& path) {
+  if (!format::is_hub_uri(path)) return path;
+  auto folder = format::resolve_hub_model(path);
+  if (!folder) return std::move(folder).error();
+  return folder->string();
 }
 
 /// Loads the model named by `flags`; a pool of --threads threads is created in `owned_pool`
@@ -44,7 +54,9 @@ inline Result<models::LoadedModel> load_model(const ModelFlags& flags, std::uniq
     if (!owned_pool) owned_pool = std::make_unique<ThreadPool>(flags.threads);
     options.model.pool = owned_pool.get();
   }
-  return models::load_language_model(flags.model, options);
+  auto path = local_model_path(flags.model);
+  if (!path) return std::move(path).error();
+  return models::load_language_model(*path, options);
 }
 
 /// The tokenizer of a loaded model: --tokenizer if given, else the model's folder.
