@@ -5,6 +5,7 @@
 #include "apr/nn/attention.hpp"
 #include "apr/nn/dynamic_linear.hpp"
 #include "apr/nn/embedding.hpp"
+#include "apr/nn/expert_groups.hpp"
 #include "apr/nn/kv_cache.hpp"
 #include "apr/nn/linear.hpp"
 #include "apr/nn/moe_router.hpp"

@@ -30,6 +30,7 @@
 #include "apr/nn/attention.hpp"
 #include "apr/nn/dynamic_linear.hpp"
 #include "apr/nn/embedding.hpp"
+#include "apr/nn/expert_groups.hpp"
 #include "apr/nn/kv_cache.hpp"
 #include "apr/nn/linear.hpp"
 #include "apr/nn/moe_router.hpp"
@@ -111,6 +112,7 @@ class Qwen2Sequence final : public Sequence {
   // mixture-of-experts scratch
   std::vector<float> router_logits_, probabilities_, expert_weights_, shared_gate_;
   std::vector<int32_t> expert_ids_;
+  nn::ExpertGroups groups_;
   AlignedArray<float> gathered_, expert_out_, moe_out_;
 };
 
@@ -435,25 +437,13 @@ class Qwen2 final : public LanguageModel {
     }
     float* out = s.moe_out_.data();
     std::fill(out, out + n * hidden, 0.0f);
-    std::vector<size_t> rows;
-    std::vector<float> row_weights;
+    s.groups_.build(s.expert_ids_.data(), s.expert_weights_.data(), n, top_k, experts);
     for (size_t e = 0; e < experts; ++e) {
-      rows.clear();
-      row_weights.clear();
-      for (size_t t = 0; t < n; ++t) {
-        for (size_t k = 0; k < top_k; ++k) {
-          if (s.expert_ids_[t * top_k + k] == static_cast<int32_t>(e)) {
-            rows.push_back(t);
-            row_weights.push_back(s.expert_weights_[t * top_k + k]);
-          }
-        }
-      }
-      if (rows.empty()) continue;
-      for (size_t i = 0; i < rows.size(); ++i) std::copy_n(normed + rows[i] * hidden, hidden, s.gathered_.data() + i * hidden);
-      run_mlp(layer.experts[e], config_.moe_intermediate_size, s.gathered_.data(), rows.size(), s, s.expert_out_.data());
-      for (size_t i = 0; i < rows.size(); ++i) {
-        simd::add_scaled(s.expert_out_.data() + i * hidden, row_weights[i], out + rows[i] * hidden, hidden);
-      }
+      const size_t rows = s.groups_.rows(e).size();
+      if (rows == 0) continue;
+      s.groups_.gather(e, normed, hidden, s.gathered_.data());
+      run_mlp(layer.experts[e], config_.moe_intermediate_size, s.gathered_.data(), rows, s, s.expert_out_.data());
+      s.groups_.scatter_add(e, s.expert_out_.data(), hidden, out);
     }
     if (layer.shared_expert) {
       run_mlp(*layer.shared_expert, config_.shared_expert_intermediate_size, normed, n, s, s.expert_out_.data());
