@@ -11,6 +11,8 @@
 #include "apr/models/qwen2_gguf.hpp"
 #include "apr/models/qwen2_names.hpp"
 #include "apr/models/synth.hpp"
+#include "apr/models/voxtral.hpp"
+#include "apr/models/voxtral_config.hpp"
 #include "apr/models/weight_store.hpp"
 #include "apr/models/whisper.hpp"
 #include "apr/models/whisper_config.hpp"
