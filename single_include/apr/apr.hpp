@@ -2315,7 +2315,7 @@ void softmax(float* x, size_t n) {
 
 // ---- apr/nn.hpp ----
 /// @file nn.hpp
-/// @brief Building blocks (apr::nn): Linear, norms, embeddings, RoPE, KV cache, attention.
+/// @brief Building blocks (apr::nn): Linear, dense networks, norms, embeddings, RoPE, KV cache, attention, MoE routing and expert groups.
 
 // ---- apr/nn/attention.hpp ----
 /// @file attention.hpp
@@ -2578,6 +2578,12 @@ inline void attend(const float* q, size_t n, size_t first_position, const KvCach
 }
 
 }  // namespace apr::nn
+
+// ---- apr/nn/dense_network.hpp ----
+/// @file dense_network.hpp
+/// @brief DenseNetwork: a feed-forward network of dense layers (weights of any runtime weight
+/// dtype, optional f32 biases) with ReLU between layers; a single layer is a linear model.
+
 
 // ---- apr/nn/dynamic_linear.hpp ----
 /// @file dynamic_linear.hpp
@@ -2907,6 +2913,54 @@ struct DynamicLinear {
       }
       return ok();
     });
+  }
+};
+
+}  // namespace apr::nn
+
+
+namespace apr::nn {
+
+/// y = W·x + b, W of runtime dtype.
+struct DenseLayer {
+  DynamicLinear linear;         ///< the weight matrix
+  const float* bias = nullptr;  ///< [out_features] or null
+};
+
+/// Buffers a DenseNetwork pass needs; reused across calls.
+struct DenseScratch {
+  std::vector<float> ping;                  ///< hidden activations of even layers
+  std::vector<float> pong;                  ///< hidden activations of odd layers
+  simd::QuantizedActivations quantized;     ///< int8 activations for Q8_0/Q4_0 weights
+};
+
+/// x → relu(L₀x) → relu(L₁·) → … → L_last·: dense layers with ReLU between them.
+struct DenseNetwork {
+  std::vector<DenseLayer> layers;  ///< in order; in_features of each = out_features of the one before
+
+  /// Length of an input row.
+  [[nodiscard]] size_t in_features() const noexcept { return layers.empty() ? 0 : layers.front().linear.in_features; }
+  /// Length of an output row.
+  [[nodiscard]] size_t out_features() const noexcept { return layers.empty() ? 0 : layers.back().linear.out_features; }
+
+  /// Y = network(X) for `rows` rows ([rows][in_features] → [rows][out_features]).
+  void forward_batch(const float* x, size_t rows, float* y, DenseScratch& scratch, ThreadPool& pool) const {
+    const float* input = x;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const DenseLayer& layer = layers[l];
+      const size_t width = layer.linear.out_features;
+      const bool last = l + 1 == layers.size();
+      std::vector<float>& buffer = l % 2 == 0 ? scratch.ping : scratch.pong;
+      if (!last && buffer.size() < rows * width) buffer.resize(rows * width);
+      float* output = last ? y : buffer.data();
+      layer.linear.forward_batch(input, rows, output, scratch.quantized, pool);
+      for (size_t r = 0; r < rows; ++r) {
+        float* row = output + r * width;
+        if (layer.bias != nullptr) simd::add(row, layer.bias, row, width);
+        if (!last) std::transform(row, row + width, row, [](float v) { return std::max(v, 0.0f); });
+      }
+      input = output;
+    }
   }
 };
 
@@ -5754,7 +5808,7 @@ inline Result<void> write_safetensors(const std::string& path, std::vector<AprWr
 
 // ---- apr/models.hpp ----
 /// @file models.hpp
-/// @brief Model architectures and loaders: Qwen2, Whisper, configs, synthetic weights (apr::models).
+/// @brief Model architectures and loaders: Qwen2 (and Qwen2-MoE), Whisper, mixture-of-experts ensembles, configs, synthetic weights (apr::models).
 
 // ---- apr/models/apr_metadata.hpp ----
 /// @file apr_metadata.hpp
@@ -7981,6 +8035,407 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
 
 }  // namespace apr::models
 
+// ---- apr/models/mixture_of_experts.hpp ----
+/// @file mixture_of_experts.hpp
+/// @brief MixtureOfExperts: an ensemble of N expert models behind a gating model, stored in one
+/// APR file (model_type "MixtureOfExperts"); each input goes to its top-k experts only.
+///
+/// Every model in the file is a DenseNetwork (dense layers, ReLU between them; one layer is a
+/// linear model) stored under a prefix: the gate under "gate.", expert i under "expert.{i}.",
+/// layer j as "<prefix>{j}.weight" [out, in] (F32, F16, BF16, Q8_0 or Q4_0, per tensor) and an
+/// optional f32 "<prefix>{j}.bias" [out]. The gate maps an input row to num_experts logits; all
+/// experts map it to rows of the same width. Metadata: num_experts, num_experts_per_tok (top-k)
+/// and a "moe" object (MoeConfig). Prediction: p = softmax(gate(x) / temperature), the top-k
+/// experts by p with weights p renormalised to sum 1, output = Σ weight_k · expert_k(x). A batch
+/// runs each chosen expert once over the rows routed to it; weights are views of the mapped
+/// file, so an expert's pages are read only when some input is routed to it.
+
+
+#include <random>
+
+
+// ---- apr/models/moe_config.hpp ----
+/// @file moe_config.hpp
+/// @brief MoeConfig: the routing settings of a model-level mixture of experts (an ensemble of
+/// whole expert models behind a gating model), as stored in an APR file's metadata.
+
+
+
+
+namespace apr::models {
+
+/// How a mixture of experts routes: softmax(gate(x) / temperature) over the experts, the top_k
+/// best with their probabilities renormalised to sum 1.
+struct MoeConfig {
+  size_t num_experts = 0;            ///< expert models in the ensemble
+  size_t top_k = 1;                  ///< experts each input is routed to
+  double capacity_factor = 1.0;      ///< an expert's capacity is ⌈factor × routings / num_experts⌉ per batch (overflow is reported, never dropped)
+  double expert_dropout = 0.0;       ///< probability that an expert is unavailable to an input, applied only when a prediction asks for it with a seed
+  double load_balance_weight = 0.0;  ///< coefficient of the load-balancing loss (reported weighted alongside the raw loss)
+  double temperature = 1.0;          ///< gate logits are divided by it before the softmax
+
+  /// Checks every field's range.
+  [[nodiscard]] Result<void> validate() const {
+    if (num_experts == 0 || num_experts > 65536) return make_error(ErrorCode::format, "moe config: num_experts = {} (expected 1..65536)", num_experts);
+    if (top_k == 0 || top_k > num_experts) return make_error(ErrorCode::format, "moe config: top_k = {} (expected 1..num_experts = {})", top_k, num_experts);
+    if (!(capacity_factor > 0.0) || !std::isfinite(capacity_factor)) return make_error(ErrorCode::format, "moe config: capacity_factor = {} (expected > 0)", capacity_factor);
+    if (!(expert_dropout >= 0.0 && expert_dropout < 1.0)) return make_error(ErrorCode::format, "moe config: expert_dropout = {} (expected 0 <= p < 1)", expert_dropout);
+    if (!(load_balance_weight >= 0.0) || !std::isfinite(load_balance_weight)) {
+      return make_error(ErrorCode::format, "moe config: load_balance_weight = {} (expected >= 0)", load_balance_weight);
+    }
+    if (!(temperature > 0.0) || !std::isfinite(temperature)) return make_error(ErrorCode::format, "moe config: temperature = {} (expected > 0)", temperature);
+    return ok();
+  }
+
+  /// The APR metadata fields of this config: num_experts / num_experts_per_tok (aprender's keys) and a "moe" object.
+  [[nodiscard]] nlohmann::json to_metadata() const {
+    return {{"num_experts", num_experts},
+            {"num_experts_per_tok", top_k},
+            {"moe", {{"capacity_factor", capacity_factor}, {"expert_dropout", expert_dropout},
+                     {"load_balance_weight", load_balance_weight}, {"temperature", temperature}}}};
+  }
+
+  /// Reads the fields to_metadata() writes (the "moe" object's keys default when absent) and validates them.
+  static Result<MoeConfig> from_metadata(const nlohmann::json& metadata) {
+    auto count = [&](const char* key) -> Result<size_t> {
+      if (!metadata.contains(key) || !metadata[key].is_number_unsigned()) {
+        return make_error(ErrorCode::format, "moe metadata: '{}' is {} (expected a non-negative integer)", key, metadata.value(key, nlohmann::json()).dump());
+      }
+      return metadata[key].get<size_t>();
+    };
+    MoeConfig config;
+    auto experts = count("num_experts");
+    if (!experts) return std::move(experts).error();
+    auto top_k = count("num_experts_per_tok");
+    if (!top_k) return std::move(top_k).error();
+    config.num_experts = *experts;
+    config.top_k = *top_k;
+    if (metadata.contains("moe")) {
+      const auto& moe = metadata["moe"];
+      if (!moe.is_object()) return make_error(ErrorCode::format, "moe metadata: 'moe' is {} (expected an object)", moe.dump());
+      for (auto [key, field] : {std::pair{"capacity_factor", &config.capacity_factor}, std::pair{"expert_dropout", &config.expert_dropout},
+                                std::pair{"load_balance_weight", &config.load_balance_weight}, std::pair{"temperature", &config.temperature}}) {
+        if (!moe.contains(key)) continue;
+        if (!moe[key].is_number()) return make_error(ErrorCode::format, "moe metadata: moe.{} is {} (expected a number)", key, moe[key].dump());
+        *field = moe[key].get<double>();
+      }
+    }
+    auto valid = config.validate();
+    if (!valid) return std::move(valid).error();
+    return config;
+  }
+};
+
+}  // namespace apr::models
+
+
+namespace apr::models {
+
+/// The APR metadata model_type of a mixture-of-experts ensemble.
+inline constexpr std::string_view kMixtureOfExpertsType = "MixtureOfExperts";
+
+/// One routed prediction.
+struct MoePrediction {
+  std::vector<float> output;     ///< [output_size]: Σ weight_k · expert_k(input)
+  std::vector<int32_t> experts;  ///< [top_k] chosen experts, most probable first
+  std::vector<float> weights;    ///< [top_k] their weights (sum 1)
+};
+
+/// Predictions for a batch of rows.
+struct MoeBatchPrediction {
+  size_t rows = 0;                ///< inputs predicted
+  std::vector<float> outputs;     ///< [rows][output_size]
+  std::vector<int32_t> experts;   ///< [rows][top_k] chosen experts, most probable first
+  std::vector<float> weights;     ///< [rows][top_k] their weights (each row sums to 1)
+  uint64_t capacity_overflow = 0; ///< routings of this batch beyond the experts' capacity
+};
+
+/// How to predict.
+struct MoePredictOptions {
+  std::optional<uint64_t> dropout_seed;  ///< if set: drop each expert per row with probability expert_dropout (seeded), keeping at least top_k
+};
+
+/// A mixture of expert models; immutable once loaded except for its routing statistics, so one
+/// instance serves many threads.
+class MixtureOfExperts {
+ public:
+  /// Maps the APR file at `path` (no tensor data is read) and loads it.
+  static Result<std::unique_ptr<MixtureOfExperts>> open(const std::string& path, ThreadPool* pool = nullptr) {
+    auto file = format::AprFile::open(path);
+    if (!file) return std::move(file).error();
+    // experts are read where inputs are routed: readahead would page in the unrouted ones around them
+    const auto bytes = (*file)->bytes();
+    ::madvise(const_cast<std::byte*>(bytes.data()), bytes.size(), MADV_RANDOM);
+    return load(std::shared_ptr<const format::TensorFile>(std::move(file).value()), pool);
+  }
+
+  /// Loads the ensemble in `file` (kept alive; weights stay views into it).
+  static Result<std::unique_ptr<MixtureOfExperts>> load(std::shared_ptr<const format::TensorFile> file, ThreadPool* pool = nullptr) {
+    const nlohmann::json& metadata = file->metadata();
+    const std::string type = metadata.contains("model_type") && metadata["model_type"].is_string() ? metadata["model_type"].get<std::string>() : "";
+    if (type != kMixtureOfExpertsType) {
+      return make_error(ErrorCode::unsupported, "{}: model_type '{}' is not a mixture of experts (expected {})", file->path(), type, kMixtureOfExpertsType);
+    }
+    auto config = MoeConfig::from_metadata(metadata);
+    if (!config) return std::move(config).error().with_context(file->path());
+    std::unique_ptr<MixtureOfExperts> model(new MixtureOfExperts(std::move(file), *config, pool));
+    auto gate = model->network("gate.");
+    if (!gate) return std::move(gate).error();
+    model->gate_ = std::move(gate).value();
+    if (model->gate_.out_features() != config->num_experts) {
+      return make_error(ErrorCode::format, "{}: the gate gives {} logits for {} experts", model->file_->path(), model->gate_.out_features(), config->num_experts);
+    }
+    for (size_t e = 0; e < config->num_experts; ++e) {
+      auto expert = model->network(fmt::format("expert.{}.", e));
+      if (!expert) return std::move(expert).error();
+      if (expert->in_features() != model->gate_.in_features()) {
+        return make_error(ErrorCode::format, "{}: expert {} reads {} values, the gate {}", model->file_->path(), e, expert->in_features(),
+                          model->gate_.in_features());
+      }
+      if (e > 0 && expert->out_features() != model->experts_.front().out_features()) {
+        return make_error(ErrorCode::format, "{}: expert {} gives {} values, expert 0 {}", model->file_->path(), e, expert->out_features(),
+                          model->experts_.front().out_features());
+      }
+      model->experts_[e] = std::move(expert).value();
+    }
+    return model;
+  }
+
+  /// The routing settings.
+  [[nodiscard]] const MoeConfig& config() const noexcept { return config_; }
+  /// Values per input row.
+  [[nodiscard]] size_t input_size() const noexcept { return gate_.in_features(); }
+  /// Values per output row.
+  [[nodiscard]] size_t output_size() const noexcept { return experts_.front().out_features(); }
+  /// The opened file.
+  [[nodiscard]] const format::TensorFile& file() const noexcept { return *file_; }
+
+  /// Routes one input (input_size values) and returns the weighted output of its experts.
+  Result<MoePrediction> predict(std::span<const float> input, const MoePredictOptions& options = {}) const {
+    auto batch = predict_batch(input, 1, options);
+    if (!batch) return std::move(batch).error();
+    return MoePrediction{std::move(batch->outputs), std::move(batch->experts), std::move(batch->weights)};
+  }
+
+  /// Routes `rows` inputs ([rows][input_size]); each chosen expert runs once over its rows.
+  Result<MoeBatchPrediction> predict_batch(std::span<const float> inputs, size_t rows, const MoePredictOptions& options = {}) const {
+    const size_t experts = config_.num_experts, top_k = config_.top_k, in = input_size(), out = output_size();
+    if (rows == 0 || inputs.size() != rows * in) {
+      return make_error(ErrorCode::invalid_argument, "mixture of experts: {} values for {} rows of {} (expected rows × {})", inputs.size(), rows, in, in);
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!std::isfinite(inputs[i])) return make_error(ErrorCode::invalid_argument, "mixture of experts: input value {} (row {}) is {}", i, i / in, inputs[i]);
+    }
+    ThreadPool& threads = pool();
+    nn::DenseScratch scratch;
+    std::vector<float> logits(rows * experts), probabilities(rows * experts);
+    gate_.forward_batch(inputs.data(), rows, logits.data(), scratch, threads);
+    for (float& logit : logits) logit = static_cast<float>(logit / config_.temperature);
+    if (options.dropout_seed && config_.expert_dropout > 0.0) drop_experts(logits, rows, *options.dropout_seed);
+
+    MoeBatchPrediction result{rows, std::vector<float>(rows * out, 0.0f), std::vector<int32_t>(rows * top_k), std::vector<float>(rows * top_k), 0};
+    nn::route_tokens(logits.data(), rows, experts, top_k, true, probabilities.data(), result.experts.data(), result.weights.data());
+    nn::RouterStatistics batch(experts, top_k);
+    batch.add(probabilities.data(), result.experts.data(), rows);
+    result.capacity_overflow = batch.capacity_overflow(config_.capacity_factor);
+    {
+      std::lock_guard lock(statistics_mutex_);
+      statistics_.add(probabilities.data(), result.experts.data(), rows);
+      overflow_ += result.capacity_overflow;
+    }
+
+    nn::ExpertGroups groups;
+    groups.build(result.experts.data(), result.weights.data(), rows, top_k, experts);
+    std::vector<float> gathered(groups.largest() * in), expert_out(groups.largest() * out);
+    for (size_t e = 0; e < experts; ++e) {
+      const size_t count = groups.rows(e).size();
+      if (count == 0) continue;
+      groups.gather(e, inputs.data(), in, gathered.data());
+      experts_[e].forward_batch(gathered.data(), count, expert_out.data(), scratch, threads);
+      groups.scatter_add(e, expert_out.data(), out, result.outputs.data());
+    }
+    return result;
+  }
+
+  /// Routing since load: per-expert counts, probability sums and entropy.
+  [[nodiscard]] nn::RouterStatistics statistics() const {
+    std::lock_guard lock(statistics_mutex_);
+    return statistics_;
+  }
+
+  /// The statistics as JSON: routings per expert, the load-balancing loss (raw and × load_balance_weight),
+  /// mean routing entropy, and routings beyond capacity summed over the batches.
+  [[nodiscard]] nlohmann::json statistics_json() const {
+    std::lock_guard lock(statistics_mutex_);
+    const double loss = statistics_.load_balance_loss();
+    return {{"num_experts", config_.num_experts}, {"top_k", config_.top_k}, {"inputs", statistics_.tokens},
+            {"tokens_per_expert", statistics_.assignments}, {"load_balance_loss", loss},
+            {"weighted_load_balance_loss", loss * config_.load_balance_weight}, {"routing_entropy", statistics_.mean_entropy()},
+            {"capacity_factor", config_.capacity_factor}, {"capacity_overflow", overflow_}};
+  }
+
+  /// Shapes and settings, for inspection.
+  [[nodiscard]] nlohmann::json describe() const {
+    auto shape = [](const nn::DenseNetwork& network) {
+      nlohmann::json layers = nlohmann::json::array();
+      for (const auto& layer : network.layers) {
+        layers.push_back({{"in", layer.linear.in_features}, {"out", layer.linear.out_features}, {"dtype", to_string(layer.linear.dtype)}});
+      }
+      return layers;
+    };
+    nlohmann::json experts = nlohmann::json::array();
+    for (const auto& expert : experts_) experts.push_back(shape(expert));
+    return {{"model_type", kMixtureOfExpertsType}, {"num_experts", config_.num_experts}, {"top_k", config_.top_k},
+            {"capacity_factor", config_.capacity_factor}, {"expert_dropout", config_.expert_dropout},
+            {"load_balance_weight", config_.load_balance_weight}, {"temperature", config_.temperature},
+            {"input_size", input_size()}, {"output_size", output_size()}, {"gate", shape(gate_)}, {"experts", experts}};
+  }
+
+ private:
+  MixtureOfExperts(std::shared_ptr<const format::TensorFile> file, const MoeConfig& config, ThreadPool* pool)
+      : file_(std::move(file)), config_(config), pool_(pool), experts_(config.num_experts), statistics_(config.num_experts, config.top_k) {}
+
+  ThreadPool& pool() const { return pool_ != nullptr ? *pool_ : ThreadPool::global(); }
+
+  /// The network stored under `prefix` (layers "<prefix>0.", "<prefix>1.", … until one is missing).
+  Result<nn::DenseNetwork> network(const std::string& prefix) const {
+    nn::DenseNetwork network;
+    for (size_t j = 0;; ++j) {
+      const TensorView* weight = file_->find(fmt::format("{}{}.weight", prefix, j));
+      if (weight == nullptr) break;
+      if (weight->shape.ndim() != 2 || !is_weight_dtype(weight->dtype) || weight->row_length() % dtype_info(weight->dtype).block_size != 0) {
+        return make_error(ErrorCode::format, "{}: tensor '{}' is {} {} (expected a matrix in F32, F16, BF16, Q8_0 or Q4_0 with whole blocks per row)",
+                          file_->path(), weight->name, to_string(weight->dtype), to_string(weight->shape));
+      }
+      const size_t out = static_cast<size_t>(weight->shape[0]), in = static_cast<size_t>(weight->shape[1]);
+      if (!network.layers.empty() && network.out_features() != in) {
+        return make_error(ErrorCode::format, "{}: tensor '{}' reads {} values but the layer before gives {}", file_->path(), weight->name, in, network.out_features());
+      }
+      nn::DenseLayer layer{{weight->dtype, weight->bytes.data(), in, out}, nullptr};
+      if (const TensorView* bias = file_->find(fmt::format("{}{}.bias", prefix, j)); bias != nullptr) {
+        if (bias->dtype != DType::f32 || !(bias->shape == Shape{out})) {
+          return make_error(ErrorCode::format, "{}: tensor '{}' is {} {} (expected F32 [{}])", file_->path(), bias->name, to_string(bias->dtype),
+                            to_string(bias->shape), out);
+        }
+        layer.bias = reinterpret_cast<const float*>(bias->bytes.data());
+      }
+      network.layers.push_back(layer);
+    }
+    if (network.layers.empty()) return make_error(ErrorCode::format, "{}: no '{}0.weight': the model under '{}' is missing", file_->path(), prefix, prefix);
+    return network;
+  }
+
+  /// Sets the logits of dropped experts to −∞: each expert independently with probability
+  /// expert_dropout per row, unless fewer than top_k would remain.
+  void drop_experts(std::vector<float>& logits, size_t rows, uint64_t seed) const {
+    const size_t experts = config_.num_experts;
+    std::mt19937_64 rng(seed);
+    std::bernoulli_distribution drop(config_.expert_dropout);
+    std::vector<bool> dropped(experts);
+    for (size_t r = 0; r < rows; ++r) {
+      size_t kept = experts;
+      for (size_t e = 0; e < experts; ++e) kept -= (dropped[e] = drop(rng)) ? 1 : 0;
+      if (kept < config_.top_k) continue;
+      for (size_t e = 0; e < experts; ++e) {
+        if (dropped[e]) logits[r * experts + e] = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+
+  std::shared_ptr<const format::TensorFile> file_;
+  MoeConfig config_;
+  ThreadPool* pool_;
+  nn::DenseNetwork gate_;
+  std::vector<nn::DenseNetwork> experts_;
+  mutable std::mutex statistics_mutex_;            ///< guards statistics_ and overflow_ (predictions run from many threads)
+  mutable nn::RouterStatistics statistics_;        ///< routing since load
+  mutable uint64_t overflow_ = 0;                  ///< capacity overflow summed over batches
+};
+
+}  // namespace apr::models
+
+// ---- apr/models/moe_writer.hpp ----
+/// @file moe_writer.hpp
+/// @brief write_mixture_of_experts(): a gating model and N expert models (dense networks given
+/// as f32 values) written as one APR file in the layout mixture_of_experts.hpp reads.
+
+
+
+
+namespace apr::models {
+
+/// One dense layer as f32 values.
+struct DenseLayerValues {
+  size_t in_features = 0;     ///< length of x
+  size_t out_features = 0;    ///< length of y
+  std::vector<float> weight;  ///< [out_features][in_features]
+  std::vector<float> bias;    ///< [out_features], or empty for none
+};
+
+/// A dense network (ReLU between layers) as f32 values, first layer first.
+using DenseNetworkValues = std::vector<DenseLayerValues>;
+
+/// Writes `gate` and `experts` (one network each; config.num_experts of them) to `path` with
+/// weight matrices stored as `matrix_dtype` (F32, F16, BF16, Q8_0 or Q4_0) and biases as f32;
+/// `metadata` adds free-form fields (name, description, …).
+inline Result<void> write_mixture_of_experts(const std::string& path, const MoeConfig& config, const DenseNetworkValues& gate,
+                                             const std::vector<DenseNetworkValues>& experts, DType matrix_dtype = DType::f32,
+                                             const nlohmann::json& metadata = nlohmann::json::object()) {
+  auto valid = config.validate();
+  if (!valid) return valid;
+  if (experts.size() != config.num_experts) {
+    return make_error(ErrorCode::invalid_argument, "{}: {} expert networks for num_experts = {}", path, experts.size(), config.num_experts);
+  }
+  if (!is_weight_dtype(matrix_dtype)) return make_error(ErrorCode::invalid_argument, "{}: {} is not a weight dtype", path, to_string(matrix_dtype));
+  std::vector<format::AprWriteTensor> tensors;
+  auto add_network = [&](const std::string& prefix, const DenseNetworkValues& network) -> Result<void> {
+    if (network.empty()) return make_error(ErrorCode::invalid_argument, "{}: the network under '{}' has no layers", path, prefix);
+    for (size_t j = 0; j < network.size(); ++j) {
+      const DenseLayerValues& layer = network[j];
+      const std::string name = fmt::format("{}{}", prefix, j);
+      if (layer.weight.size() != layer.in_features * layer.out_features || (!layer.bias.empty() && layer.bias.size() != layer.out_features)) {
+        return make_error(ErrorCode::invalid_argument, "{}: layer '{}' holds {} weights and {} biases for {} → {}", path, name, layer.weight.size(),
+                          layer.bias.size(), layer.in_features, layer.out_features);
+      }
+      const auto row_bytes = dtype_bytes(matrix_dtype, layer.in_features);
+      if (!row_bytes) {
+        return make_error(ErrorCode::invalid_argument, "{}: layer '{}' rows of {} values do not fill {} blocks", path, name, layer.in_features,
+                          to_string(matrix_dtype));
+      }
+      tensors.push_back({name + ".weight", matrix_dtype, Shape{layer.out_features, layer.in_features}, *row_bytes * layer.out_features, std::nullopt,
+                         [&layer, matrix_dtype, bytes = *row_bytes](format::ByteSink& sink) -> Result<void> {
+                           std::vector<std::byte> row(bytes);
+                           for (size_t r = 0; r < layer.out_features; ++r) {
+                             (void)visit_dtype(matrix_dtype, [&](auto tag) -> Result<void> {
+                               using W = decltype(tag);
+                               quantize_row<W>(layer.weight.data() + r * layer.in_features, reinterpret_cast<typename W::Block*>(row.data()),
+                                               layer.in_features);
+                               return ok();
+                             });
+                             auto status = sink.write(row);
+                             if (!status) return status;
+                           }
+                           return ok();
+                         }});
+      if (!layer.bias.empty()) {
+        tensors.push_back({name + ".bias", DType::f32, Shape{layer.out_features}, layer.bias.size() * sizeof(float), std::nullopt,
+                           [&layer](format::ByteSink& sink) { return sink.write(std::as_bytes(std::span(layer.bias))); }});
+      }
+    }
+    return ok();
+  };
+  if (auto status = add_network("gate.", gate); !status) return status;
+  for (size_t e = 0; e < experts.size(); ++e) {
+    if (auto status = add_network(fmt::format("expert.{}.", e), experts[e]); !status) return status;
+  }
+  nlohmann::json fields = metadata;
+  fields.update(config.to_metadata());
+  fields["model_type"] = kMixtureOfExpertsType;
+  return format::write_apr(path, format::apr_metadata_text(fields), std::move(tensors));
+}
+
+}  // namespace apr::models
+
 // ---- apr/models/qwen2_gguf.hpp ----
 /// @file qwen2_gguf.hpp
 /// @brief write_qwen2_gguf(): a Qwen2 model (Hugging Face names, any file apr reads) written as
@@ -8144,7 +8599,6 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
 /// @file synth.hpp
 /// @brief Random-weight models at any dims (benchmark models at real sizes, tests).
 
-#include <random>
 
 
 
