@@ -45,7 +45,7 @@ std::string sha256_hex(const std::string& bytes) {
 }
 
 /// A hub with repositories org/micro (qwen2-micro, no generation_config.json), org/sharded (the
-/// same weights behind an index) and org/private (needs "Bearer good").
+/// same weights behind an index), org/private (needs "Bearer good") and org/gated (403 even then).
 class MockHub {
  public:
   MockHub() {
@@ -55,6 +55,8 @@ class MockHub {
     }
     repos_["org/private"] = repos_["org/micro"];
     repos_["org/private"].token = "good";
+    repos_["org/gated"] = repos_["org/private"];
+    repos_["org/gated"].forbidden = true;
     auto& sharded = repos_["org/sharded"].files;
     sharded["config.json"] = repos_["org/micro"].files["config.json"];
     sharded["model-00001-of-00001.safetensors"] = repos_["org/micro"].files["model.safetensors"];
@@ -91,6 +93,7 @@ class MockHub {
   struct Repo {
     std::map<std::string, std::string> files;
     std::string token;
+    bool forbidden = false;  // a gated repository whose terms the token's owner has not accepted
   };
 
   void serve(const httplib::Request& request, httplib::Response& response) {
@@ -105,6 +108,10 @@ class MockHub {
     }
     if (!repo->second.token.empty() && request.get_header_value("Authorization") != "Bearer " + repo->second.token) {
       response.status = 401;
+      return;
+    }
+    if (repo->second.forbidden) {
+      response.status = 403;
       return;
     }
     if (revision != "main" && revision != kCommit) {
@@ -268,7 +275,7 @@ TEST_CASE("hub: an interrupted download resumes with Range", "[hub]") {
   }
 }
 
-TEST_CASE("hub: 401 without and with a token, 404 for a repository or revision that does not exist", "[hub]") {
+TEST_CASE("hub: 401 without and with a token, 403, 404 for a repository or revision that does not exist", "[hub]") {
   MockHub hub;
   auto anonymous = format::resolve_hub_model("hf://org/private", fresh_options(hub, "hub-401"));
   REQUIRE_FALSE(anonymous);
@@ -278,6 +285,9 @@ TEST_CASE("hub: 401 without and with a token, 404 for a repository or revision t
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message == "hf://org/private: HF_TOKEN was refused (401): check the token, and that the repository exists");
   CHECK(format::resolve_hub_model("hf://org/private", fresh_options(hub, "hub-401", "good")));
+  auto gated = format::resolve_hub_model("hf://org/gated", fresh_options(hub, "hub-403", "good"));
+  REQUIRE_FALSE(gated);
+  CHECK_THAT(gated.error().message, Catch::StartsWith("hf://org/gated: access denied (403)"));
 
   auto missing = format::resolve_hub_model("hf://x/y", fresh_options(hub, "hub-404"));
   REQUIRE_FALSE(missing);

@@ -403,7 +403,7 @@ class HubSession {
     std::FILE* file = nullptr;
     uint64_t offset = 0;    // bytes already on disk when the request started
     uint64_t received = 0;  // body bytes written by this request
-    bool decided = false, writing = false;
+    bool decided = false, writing = false, drawn_whole = false;
     std::string label;
     std::chrono::steady_clock::time_point last_draw{};
   };
@@ -430,8 +430,10 @@ class HubSession {
   static int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
     auto& download = *static_cast<Download*>(user);
     const auto time = std::chrono::steady_clock::now();
-    if (total <= 0 || (time - download.last_draw < std::chrono::milliseconds(200) && now < total)) return 0;
+    const bool whole = now == total;
+    if (total <= 0 || download.drawn_whole || (time - download.last_draw < std::chrono::milliseconds(200) && !whole)) return 0;
     download.last_draw = time;
+    download.drawn_whole = whole;
     const double done = static_cast<double>(download.offset + static_cast<uint64_t>(now)) / 1e6;
     const double all = static_cast<double>(download.offset + static_cast<uint64_t>(total)) / 1e6;
     const int percent = static_cast<int>(100.0 * done / all);
@@ -460,7 +462,7 @@ class HubSession {
       }
       std::unique_ptr<std::FILE, decltype(&std::fclose)> out(std::fopen(partial.c_str(), "ab"), &std::fclose);
       if (!out) return make_error(ErrorCode::io, "{}: cannot open for writing", partial.string());
-      Download state{this, out.get(), on_disk, 0, false, false, fmt::format("{} {}", uri(), file), {}};
+      Download state{this, out.get(), on_disk, 0, false, false, false, fmt::format("{} {}", uri(), file), {}};
       prepare(url, headers.get());
       const std::string range = fmt::format("{}-", on_disk);
       if (on_disk > 0) curl_easy_setopt(curl_.get(), CURLOPT_RANGE, range.c_str());
