@@ -3606,14 +3606,14 @@ class BpeModel {
   Result<void> encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
     if (piece.empty()) return ok();
     if (whole_word_lookup_) {
-      if (const auto it = bytes_to_id_.find(std::string(piece)); it != bytes_to_id_.end()) {
+      if (const auto it = bytes_to_id_.find(piece); it != bytes_to_id_.end()) {
         out.push_back(it->second);
         return ok();
       }
     }
     {
       std::lock_guard<std::mutex> lock(cache_mutex_);
-      if (const auto it = cache_.find(std::string(piece)); it != cache_.end()) {
+      if (const auto it = cache_.find(piece); it != cache_.end()) {
         out.insert(out.end(), it->second.begin(), it->second.end());
         return ok();
       }
@@ -3636,7 +3636,7 @@ class BpeModel {
   }
   /// The id of the token with exactly these bytes, or -1.
   [[nodiscard]] int32_t find(std::string_view bytes) const {
-    const auto it = bytes_to_id_.find(std::string(bytes));
+    const auto it = bytes_to_id_.find(bytes);
     return it == bytes_to_id_.end() ? -1 : it->second;
   }
   /// One past the largest id.
@@ -3674,14 +3674,14 @@ class BpeModel {
     struct Candidate {
       uint32_t rank;
       int32_t position;
-      int32_t left, right;
+      int32_t left, right, merged;
       bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : position > o.position; }
     };
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
     auto push = [&](int32_t position) {
       if (position < 0 || next[position] < 0) return;
       const auto it = merges_.find(key(ids[position], ids[next[position]]));
-      if (it != merges_.end()) heap.push({it->second.rank, position, ids[position], ids[next[position]]});
+      if (it != merges_.end()) heap.push({it->second.rank, position, ids[position], ids[next[position]], it->second.merged});
     };
     for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int32_t>(i));
     while (!heap.empty()) {
@@ -3689,7 +3689,7 @@ class BpeModel {
       heap.pop();
       const int32_t right = next[c.position];
       if (ids[c.position] != c.left || right < 0 || ids[right] != c.right) continue;  // stale
-      ids[c.position] = merges_.at(key(c.left, c.right)).merged;
+      ids[c.position] = c.merged;
       ids[right] = -1;
       next[c.position] = next[right];
       if (next[right] >= 0) prev[next[right]] = c.position;
@@ -3700,7 +3700,12 @@ class BpeModel {
     return ok();
   }
 
-  std::unordered_map<std::string, int32_t> bytes_to_id_;
+  /// Hashes std::string and std::string_view alike, so lookups by view allocate nothing.
+  struct BytesHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view bytes) const noexcept { return std::hash<std::string_view>{}(bytes); }
+  };
+  std::unordered_map<std::string, int32_t, BytesHash, std::equal_to<>> bytes_to_id_;
   std::vector<std::string> id_to_bytes_;
   std::unordered_map<uint64_t, Merge> merges_;
   std::array<int32_t, 256> byte_ids_ = [] {
@@ -3710,7 +3715,7 @@ class BpeModel {
   }();
   bool whole_word_lookup_ = false;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, BytesHash, std::equal_to<>> cache_;
 };
 
 }  // namespace apr::text
@@ -3978,18 +3983,42 @@ class Tokenizer {
     if (text.empty()) return;
     std::string normalized;
     if (impl_->nfc) {
-      utf8proc_uint8_t* result = nullptr;
-      const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                                       &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-      if (length >= 0 && result != nullptr) {
-        normalized.assign(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
-        text = normalized;
-      }
-      std::free(result);
+      normalized = nfc(text);
+      text = normalized;
     }
     std::vector<std::string_view> pieces;
     impl_->splitter->split(text, pieces);
     for (std::string_view piece : pieces) (void)impl_->bpe.encode_piece(piece, ids);
+  }
+
+  /// NFC of `text`, normalising only the stretches around non-ASCII bytes: an ASCII character is
+  /// a starter that composes with nothing before it, so NFC(a + b) = NFC(a) + NFC(b) whenever b
+  /// begins with one. A stretch that is not valid UTF-8 is kept as it is.
+  static std::string nfc(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t next = i;
+      while (next < text.size() && static_cast<uint8_t>(text[next]) < 0x80) ++next;
+      if (next == text.size()) {
+        out.append(text.substr(i));
+        break;
+      }
+      const size_t start = next > i ? next - 1 : next;  // the ASCII character a mark may compose with
+      out.append(text.substr(i, start - i));
+      size_t end = next;
+      while (end < text.size() && static_cast<uint8_t>(text[end]) >= 0x80) ++end;
+      const std::string_view stretch = text.substr(start, end - start);
+      utf8proc_uint8_t* result = nullptr;
+      const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(stretch.data()), static_cast<utf8proc_ssize_t>(stretch.size()),
+                                       &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+      if (length >= 0 && result != nullptr) out.append(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
+      else out.append(stretch);
+      std::free(result);
+      i = end;
+    }
+    return out;
   }
 
   static bool normalizer_has_nfc(const nlohmann::json& normalizer) {
@@ -6613,10 +6642,18 @@ using Qwen2Moe = Qwen2<W>;
 
 }  // namespace apr::models
 
+// ---- apr/models/qwen2_gguf_view.hpp ----
+/// @file qwen2_gguf_view.hpp
+/// @brief Qwen2GgufView: a llama.cpp qwen2moe GGUF file seen with Hugging Face names — each
+/// stacked expert tensor [experts, rows, cols] split into one [rows, cols] view per expert and the
+/// shared-expert gate [hidden] seen as [1, hidden]; zero copy (views into the source's mapping).
+
+
+
 // ---- apr/models/qwen2_names.hpp ----
 /// @file qwen2_names.hpp
 /// @brief The Qwen2 family's tensor names in one table: Hugging Face (which APR files keep) and
-/// llama.cpp's GGUF names, and the GGUF metadata keys of a Qwen2 config.
+/// llama.cpp's GGUF names (qwen2 and qwen2moe), and the GGUF metadata keys of a Qwen2 config.
 
 
 
@@ -6631,7 +6668,7 @@ inline constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kQ
 }};
 
 /// Hugging Face ↔ GGUF names inside layer N ("model.layers.N." ↔ "blk.N.").
-inline constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kQwen2LayerNames{{
+inline constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kQwen2LayerNames{{
     {"input_layernorm.weight", "attn_norm.weight"},
     {"self_attn.q_proj.weight", "attn_q.weight"},
     {"self_attn.q_proj.bias", "attn_q.bias"},
@@ -6645,6 +6682,18 @@ inline constexpr std::array<std::pair<std::string_view, std::string_view>, 13> k
     {"mlp.up_proj.weight", "ffn_up.weight"},
     {"mlp.down_proj.weight", "ffn_down.weight"},
     {"mlp.gate.weight", "ffn_gate_inp.weight"},
+    {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+    {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+    {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+    {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
+}};
+
+/// Qwen2-MoE's routed experts: Hugging Face "mlp.experts.E.<name>" in layer N is slice E of
+/// llama.cpp's stacked [experts, rows, cols] tensor "blk.N.<gguf name>".
+inline constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kQwen2ExpertNames{{
+    {"gate_proj.weight", "ffn_gate_exps.weight"},
+    {"up_proj.weight", "ffn_up_exps.weight"},
+    {"down_proj.weight", "ffn_down_exps.weight"},
 }};
 
 /// Splits "<prefix>N.<rest>" into (N, rest); nothing when `name` does not have that form.
@@ -6685,38 +6734,105 @@ inline std::optional<std::string> qwen2_hf_name(std::string_view gguf_name) {
   return std::nullopt;
 }
 
-/// A Hugging Face style config.json for the Qwen2 model in a GGUF file (llama.cpp's qwen2.*
-/// keys; the vocabulary from qwen2.vocab_size or token_embd's rows; tied when there is no output.weight).
+/// A Hugging Face style config.json for the Qwen2 or Qwen2-MoE model in a GGUF file (llama.cpp's
+/// qwen2.* / qwen2moe.* keys; the vocabulary from <arch>.vocab_size or token_embd's rows; tied when
+/// there is no output.weight). llama.cpp's qwen2moe has no key for norm_topk_prob, decoder_sparse_step
+/// or mlp_only_layers: every layer is sparse and the top-k weights are not renormalised, as in Qwen1.5-MoE.
 inline Result<nlohmann::json> qwen2_config_from_gguf(const format::TensorFile& file) {
   const nlohmann::json& m = file.metadata();
   const std::string architecture = m.value("general.architecture", std::string());
-  if (architecture != "qwen2") {
-    return make_error(ErrorCode::unsupported, "{}: GGUF architecture '{}' (apr reads qwen2 GGUF files)", file.path(), architecture);
+  if (architecture != "qwen2" && architecture != "qwen2moe") {
+    return make_error(ErrorCode::unsupported, "{}: GGUF architecture '{}' (apr reads qwen2 and qwen2moe GGUF files)", file.path(), architecture);
   }
-  auto number = [&](const char* key) -> nlohmann::json { return m.contains(key) && m[key].is_number() ? m[key] : nlohmann::json(); };
-  nlohmann::json config = {{"model_type", "qwen2"},
-                           {"hidden_size", number("qwen2.embedding_length")},
-                           {"num_hidden_layers", number("qwen2.block_count")},
-                           {"intermediate_size", number("qwen2.feed_forward_length")},
-                           {"num_attention_heads", number("qwen2.attention.head_count")},
-                           {"num_key_value_heads", number("qwen2.attention.head_count_kv")},
+  auto number = [&](std::string_view key) -> nlohmann::json {
+    const std::string name = key.starts_with("tokenizer.") ? std::string(key) : architecture + "." + std::string(key);
+    return m.contains(name) && m[name].is_number() ? m[name] : nlohmann::json();
+  };
+  nlohmann::json config = {{"model_type", architecture == "qwen2" ? "qwen2" : "qwen2_moe"},
+                           {"hidden_size", number("embedding_length")},
+                           {"num_hidden_layers", number("block_count")},
+                           {"intermediate_size", number("feed_forward_length")},
+                           {"num_attention_heads", number("attention.head_count")},
+                           {"num_key_value_heads", number("attention.head_count_kv")},
                            {"tie_word_embeddings", file.find("output.weight") == nullptr}};
   if (config["num_key_value_heads"].is_null()) config["num_key_value_heads"] = config["num_attention_heads"];
-  if (!number("qwen2.rope.freq_base").is_null()) config["rope_theta"] = number("qwen2.rope.freq_base");
-  if (!number("qwen2.attention.layer_norm_rms_epsilon").is_null()) config["rms_norm_eps"] = number("qwen2.attention.layer_norm_rms_epsilon");
-  if (!number("qwen2.context_length").is_null()) config["max_position_embeddings"] = number("qwen2.context_length");
-  if (!number("qwen2.attention.key_length").is_null()) config["head_dim"] = number("qwen2.attention.key_length");
-  config["vocab_size"] = number("qwen2.vocab_size");
+  if (!number("rope.freq_base").is_null()) config["rope_theta"] = number("rope.freq_base");
+  if (!number("attention.layer_norm_rms_epsilon").is_null()) config["rms_norm_eps"] = number("attention.layer_norm_rms_epsilon");
+  if (!number("context_length").is_null()) config["max_position_embeddings"] = number("context_length");
+  if (!number("attention.key_length").is_null()) config["head_dim"] = number("attention.key_length");
+  if (architecture == "qwen2moe") {
+    config["num_experts"] = number("expert_count");
+    config["num_experts_per_tok"] = number("expert_used_count");
+    config["moe_intermediate_size"] = number("expert_feed_forward_length");
+    if (!number("expert_shared_feed_forward_length").is_null()) config["shared_expert_intermediate_size"] = number("expert_shared_feed_forward_length");
+    if (config["intermediate_size"].is_null()) config["intermediate_size"] = config["moe_intermediate_size"];
+  }
+  config["vocab_size"] = number("vocab_size");
   if (config["vocab_size"].is_null()) {
     if (const TensorView* embedding = file.find("token_embd.weight"); embedding != nullptr && embedding->shape.ndim() == 2) {
       config["vocab_size"] = embedding->shape[0];
     }
   }
-  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
+  for (std::string_view key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
     if (!number(key).is_null()) config[std::string_view(key).ends_with("bos_token_id") ? "bos_token_id" : "eos_token_id"] = number(key);
   }
   return config;
 }
+
+}  // namespace apr::models
+
+
+namespace apr::models {
+
+/// A GGUF file's tensors under their Hugging Face names (unknown names pass through unchanged).
+class Qwen2GgufView final : public format::TensorFile {
+ public:
+  /// Views `gguf` (kept alive) with Hugging Face names.
+  static Result<std::shared_ptr<const Qwen2GgufView>> open(std::shared_ptr<const format::TensorFile> gguf) {
+    std::shared_ptr<Qwen2GgufView> view(new Qwen2GgufView(std::move(gguf)));
+    auto status = view->build();
+    if (!status) return std::move(status).error();
+    return std::shared_ptr<const Qwen2GgufView>(std::move(view));
+  }
+
+  [[nodiscard]] std::string_view format() const override { return source_->format(); }
+  [[nodiscard]] const std::string& path() const override { return source_->path(); }
+  [[nodiscard]] std::span<const TensorView> tensors() const override { return views_; }
+  [[nodiscard]] const nlohmann::json& metadata() const override { return source_->metadata(); }
+
+ private:
+  explicit Qwen2GgufView(std::shared_ptr<const format::TensorFile> source) : source_(std::move(source)) {}
+
+  Result<void> build() {
+    for (const TensorView& tensor : source_->tensors()) {
+      const auto layer = split_layer_name(tensor.name, "blk.");
+      bool stacked = false;
+      for (const auto& [hf, gguf] : kQwen2ExpertNames) {
+        if (!layer || layer->second != gguf) continue;
+        stacked = true;
+        if (tensor.shape.ndim() != 3 || tensor.shape[0] == 0) {
+          return make_error(ErrorCode::format, "{}: tensor '{}' has shape {} (expected [experts, rows, cols])", path(), tensor.name, to_string(tensor.shape));
+        }
+        const auto experts = static_cast<size_t>(tensor.shape[0]);
+        const size_t bytes = tensor.bytes.size() / experts;
+        for (size_t e = 0; e < experts; ++e) {
+          views_.push_back({names_.emplace_back(fmt::format("model.layers.{}.mlp.experts.{}.{}", layer->first, e, hf)), tensor.dtype,
+                            Shape{tensor.shape[1], tensor.shape[2]}, tensor.bytes.subspan(e * bytes, bytes)});
+        }
+      }
+      if (stacked) continue;
+      TensorView renamed = tensor;
+      if (auto hf = qwen2_hf_name(tensor.name)) renamed.name = names_.emplace_back(std::move(*hf));
+      if (layer && layer->second == "ffn_gate_inp_shexp.weight" && tensor.shape.ndim() == 1) renamed.shape = Shape{1, tensor.shape[0]};
+      views_.push_back(renamed);
+    }
+    return ok();
+  }
+
+  std::shared_ptr<const format::TensorFile> source_;
+  std::deque<std::string> names_;  // storage of the new names (a deque keeps them in place)
+  std::vector<TensorView> views_;
+};
 
 }  // namespace apr::models
 
@@ -6798,8 +6914,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
 /// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
-/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file (tokenizer and chat
-/// template from its tokenizer.* keys).
+/// .safetensors file with a config.json beside it, or a llama.cpp qwen2 / qwen2moe GGUF file
+/// (tokenizer and chat template from its tokenizer.* keys).
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -6831,8 +6947,15 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
   if (shared->format() == "gguf") {
     auto config = qwen2_config_from_gguf(*shared);
     if (!config) return std::move(config).error();
-    auto loaded = instantiate(shared, *config, options, path, std::string(),
-                              [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    std::shared_ptr<const format::TensorFile> weights = shared;
+    NameTranslator translate = [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); };
+    if ((*config)["model_type"] == "qwen2_moe") {  // stacked experts: split into per-expert views under HF names
+      auto view = Qwen2GgufView::open(shared);
+      if (!view) return std::move(view).error();
+      weights = std::move(view).value();
+      translate = {};
+    }
+    auto loaded = instantiate(weights, *config, options, path, std::string(), std::move(translate));
     if (!loaded || !shared->metadata().contains("tokenizer.ggml.model")) return loaded;
     auto tokenizer = text::tokenizer_json_from_gguf(shared->metadata(), path);
     if (!tokenizer) return std::move(tokenizer).error();
@@ -7038,44 +7161,16 @@ class LogMel {
   /// log10 of the mel power of `samples` (16 kHz mono) followed by `padding` zero samples,
   /// before the clamp: [n_mels][(samples + padding) / 160]. Frames are split over `pool`.
   Result<MelSpectrogram> log10_mel(std::span<const float> samples, size_t padding, ThreadPool& pool) const {
-    for (size_t i = 0; i < samples.size(); ++i) {
-      if (!std::isfinite(samples[i])) {
-        return make_error(ErrorCode::invalid_argument, "log-mel: sample {} is {} (audio must be finite)", i, samples[i]);
-      }
-    }
+    if (auto finite = check_finite(samples, 0); !finite) return std::move(finite).error();
     const size_t total = samples.size() + padding;
     MelSpectrogram mel{n_mels_, total / kHopLength, {}};
     mel.values.resize(n_mels_ * mel.frames);
     if (mel.frames == 0) return mel;
-    if (total < kFftSize / 2 + 1) {
+    if (total < kMinSamples) {
       return make_error(ErrorCode::invalid_argument, "log-mel: {} samples are too few for reflect padding (need at least {})", total,
-                        kFftSize / 2 + 1);
+                        kMinSamples);
     }
-    const auto sample_at = [&](ptrdiff_t i) -> float {  // reflect padding of the padded signal
-      const ptrdiff_t last = static_cast<ptrdiff_t>(total) - 1;
-      if (i < 0) i = -i;
-      if (i > last) i = 2 * last - i;
-      return static_cast<size_t>(i) < samples.size() ? samples[static_cast<size_t>(i)] : 0.0f;
-    };
-    pool.parallel_for(
-        mel.frames,
-        [&](size_t begin, size_t end) {
-          std::vector<double> frame(kFftSize), power(kFrequencyBins);
-          std::vector<fftw_complex> spectrum(kFrequencyBins);
-          for (size_t f = begin; f < end; ++f) {
-            const ptrdiff_t start = static_cast<ptrdiff_t>(f * kHopLength) - static_cast<ptrdiff_t>(kFftSize / 2);
-            for (size_t k = 0; k < kFftSize; ++k) frame[k] = static_cast<double>(sample_at(start + static_cast<ptrdiff_t>(k))) * window_[k];
-            fftw_execute_dft_r2c(plan_->get(), frame.data(), spectrum.data());
-            for (size_t b = 0; b < kFrequencyBins; ++b) power[b] = spectrum[b][0] * spectrum[b][0] + spectrum[b][1] * spectrum[b][1];
-            for (size_t m = 0; m < n_mels_; ++m) {
-              const float* filter = filters_.data() + m * kFrequencyBins;
-              double sum = 0.0;
-              for (size_t b = 0; b < kFrequencyBins; ++b) sum += filter[b] * power[b];
-              mel.values[m * mel.frames + f] = static_cast<float>(std::log10(std::max(sum, 1e-10)));
-            }
-          }
-        },
-        16);
+    log10_frames({samples, 0, total}, 0, mel.frames, mel.values.data(), 1, mel.frames, pool);
     return mel;
   }
 
@@ -7094,7 +7189,29 @@ class LogMel {
     for (float& v : log10_values) v = (std::max(v, floor) + 4.0f) / 4.0f;
   }
 
+  /// Fewest samples (audio and padding) that reflect padding of the first frame can read.
+  static constexpr size_t kMinSamples = kFftSize / 2 + 1;
+
  private:
+  friend class LogMelStream;
+
+  /// Samples [offset, offset + known.size()) of a signal of `total` samples whose others, past
+  /// the known ones, are zero; indices outside [0, total) reflect as torch.stft's center=True.
+  struct Signal {
+    std::span<const float> known;  ///< the samples held
+    size_t offset = 0;             ///< index of known[0] in the signal
+    size_t total = 0;              ///< length of the signal (known samples, then zeros)
+
+    /// Sample `i` (−200 ≤ i < total + 200), reflected at both ends.
+    [[nodiscard]] float at(ptrdiff_t i) const {
+      const auto last = static_cast<ptrdiff_t>(total) - 1;
+      if (i < 0) i = -i;
+      if (i > last) i = 2 * last - i;
+      const size_t at = static_cast<size_t>(i) - offset;
+      return at < known.size() ? known[at] : 0.0f;
+    }
+  };
+
   /// An FFTW plan for 400-point real double transforms on unaligned arrays; plans are made under a
   /// lock (FFTW's planner is not thread-safe), executing them is.
   class Plan {
@@ -7121,15 +7238,86 @@ class LogMel {
     fftw_plan plan_ = nullptr;
   };
 
-  LogMel(size_t n_mels, std::vector<float> filters) : n_mels_(n_mels), filters_(std::move(filters)), plan_(std::make_shared<Plan>()) {
+  /// The bins [begin, end) where a band's filter is not zero (the rest adds nothing).
+  struct BandSupport {
+    size_t begin = 0;  ///< first non-zero bin
+    size_t end = 0;    ///< one past the last non-zero bin
+  };
+
+  LogMel(size_t n_mels, std::vector<float> filters)
+      : n_mels_(n_mels), filters_(std::move(filters)), support_(n_mels), plan_(std::make_shared<Plan>()) {
     window_.resize(kFftSize);
     for (size_t k = 0; k < kFftSize; ++k) {  // periodic Hann, as torch.hann_window(400)
       window_[k] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(kFftSize)));
     }
+    for (size_t m = 0; m < n_mels_; ++m) {
+      const float* filter = filters_.data() + m * kFrequencyBins;
+      size_t begin = 0, end = kFrequencyBins;
+      while (begin < end && filter[begin] == 0.0f) ++begin;
+      while (end > begin && filter[end - 1] == 0.0f) --end;
+      support_[m] = {begin, end};
+    }
   }
+
+  /// Refuses the first non-finite sample, naming its index counted from `first_index`.
+  static Result<void> check_finite(std::span<const float> samples, size_t first_index) {
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (!std::isfinite(samples[i])) {
+        return make_error(ErrorCode::invalid_argument, "log-mel: sample {} is {} (audio must be finite)", first_index + i, samples[i]);
+      }
+    }
+    return ok();
+  }
+
+  /// log10 mel power of frames [first, last) of `signal` into out[m × band_stride + (f − first) ×
+  /// frame_stride]. A frame is computed the same way whichever thread or call computes it, so
+  /// batch and streaming give identical bits. Blocks of frames are dealt round-robin so that the
+  /// cheap all-zero frames of the padding do not leave one thread with all the work.
+  void log10_frames(const Signal& signal, size_t first, size_t last, float* out, size_t frame_stride, size_t band_stride,
+                    ThreadPool& pool) const {
+    constexpr size_t kBlock = 16;
+    const size_t blocks = (last - first + kBlock - 1) / kBlock;
+    pool.run([&](size_t index, size_t count) {
+      std::array<float, kFftSize> gathered;
+      std::array<double, kFftSize> frame;
+      std::array<fftw_complex, kFrequencyBins> spectrum;
+      std::array<double, kFrequencyBins> power;
+      for (size_t block = index; block < blocks; block += count) {
+        const size_t block_end = std::min(last, first + (block + 1) * kBlock);
+        for (size_t f = first + block * kBlock; f < block_end; ++f) {
+          float* target = out + (f - first) * frame_stride;
+          const ptrdiff_t start = static_cast<ptrdiff_t>(f * kHopLength) - static_cast<ptrdiff_t>(kFftSize / 2);
+          const float* samples = gathered.data();
+          const auto known_begin = static_cast<ptrdiff_t>(signal.offset);
+          if (start >= known_begin && static_cast<size_t>(start) + kFftSize <= signal.offset + signal.known.size()) {
+            samples = signal.known.data() + (start - known_begin);  // inside the known samples: no copy
+          } else {
+            for (size_t k = 0; k < kFftSize; ++k) gathered[k] = signal.at(start + static_cast<ptrdiff_t>(k));
+          }
+          if (std::all_of(samples, samples + kFftSize, [](float s) { return s == 0.0f; })) {
+            for (size_t m = 0; m < n_mels_; ++m) target[m * band_stride] = kSilentLog10;  // the FFT of zeros is exactly zero
+            continue;
+          }
+          for (size_t k = 0; k < kFftSize; ++k) frame[k] = static_cast<double>(samples[k]) * window_[k];
+          fftw_execute_dft_r2c(plan_->get(), frame.data(), spectrum.data());
+          for (size_t b = 0; b < kFrequencyBins; ++b) power[b] = spectrum[b][0] * spectrum[b][0] + spectrum[b][1] * spectrum[b][1];
+          for (size_t m = 0; m < n_mels_; ++m) {
+            const float* filter = filters_.data() + m * kFrequencyBins;
+            double sum = 0.0;
+            for (size_t b = support_[m].begin; b < support_[m].end; ++b) sum += filter[b] * power[b];
+            target[m * band_stride] = std::log10(static_cast<float>(std::max(sum, kPowerFloor)));
+          }
+        }
+      }
+    });
+  }
+
+  static constexpr double kPowerFloor = 1e-10;   ///< whisper's clamp before log10
+  static constexpr float kSilentLog10 = -10.0f;  ///< log10 of kPowerFloor
 
   size_t n_mels_;
   std::vector<float> filters_;
+  std::vector<BandSupport> support_;
   std::vector<float> window_;
   std::shared_ptr<const Plan> plan_;
 };
@@ -8438,11 +8626,13 @@ inline Result<void> write_mixture_of_experts(const std::string& path, const MoeC
 
 // ---- apr/models/qwen2_gguf.hpp ----
 /// @file qwen2_gguf.hpp
-/// @brief write_qwen2_gguf(): a Qwen2 model (Hugging Face names, any file apr reads) written as
-/// a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* metadata keys, matrices and
-/// embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), norms and
-/// biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
+/// @brief write_qwen2_gguf(): a Qwen2 or Qwen2-MoE model (Hugging Face names, any file apr reads)
+/// written as a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* / qwen2moe.*
+/// metadata keys (experts stacked into one [experts, rows, cols] tensor per projection), matrices
+/// and embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), routers,
+/// norms and biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
 
+#include <charconv>
 
 
 namespace apr::models {
@@ -8524,25 +8714,41 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
   if (matrix_dtype != DType::f32 && matrix_dtype != DType::f16 && matrix_dtype != DType::q8_0 && matrix_dtype != DType::q4_0) {
     return make_error(ErrorCode::invalid_argument, "GGUF export: matrices as {} (expected f32, f16, q8_0 or q4_0)", to_string(matrix_dtype));
   }
+  const bool moe = config.num_experts > 0;
+  if (moe && (config.norm_topk_prob || config.decoder_sparse_step != 1 || !config.mlp_only_layers.empty())) {
+    return make_error(ErrorCode::unsupported, "GGUF export: llama.cpp's qwen2moe has every layer sparse and top-k weights not renormalised "
+                      "(this model has norm_topk_prob {}, decoder_sparse_step {}, {} mlp_only_layers)",
+                      config.norm_topk_prob, config.decoder_sparse_step, config.mlp_only_layers.size());
+  }
   using format::GgufType;
   using format::GgufValue;
+  const std::string arch = moe ? "qwen2moe" : "qwen2";
+  auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", arch, suffix); };
   std::vector<format::GgufEntry> entries{
-      {"general.architecture", GgufValue::text("qwen2")},
+      {"general.architecture", GgufValue::text(arch)},
       {"general.name", GgufValue::text(name)},
-      {"qwen2.context_length", GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
-      {"qwen2.embedding_length", GgufValue::scalar(GgufType::u32, config.hidden_size)},
-      {"qwen2.block_count", GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
-      {"qwen2.feed_forward_length", GgufValue::scalar(GgufType::u32, config.intermediate_size)},
-      {"qwen2.attention.head_count", GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
-      {"qwen2.attention.head_count_kv", GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
-      {"qwen2.rope.freq_base", GgufValue::scalar(GgufType::f32, config.rope_theta)},
-      {"qwen2.attention.layer_norm_rms_epsilon", GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
-      {"qwen2.vocab_size", GgufValue::scalar(GgufType::u32, config.vocab_size)},
+      {key("context_length"), GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
+      {key("embedding_length"), GgufValue::scalar(GgufType::u32, config.hidden_size)},
+      {key("block_count"), GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
+      {key("feed_forward_length"), GgufValue::scalar(GgufType::u32, config.intermediate_size)},
+      {key("attention.head_count"), GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
+      {key("attention.head_count_kv"), GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
+      {key("rope.freq_base"), GgufValue::scalar(GgufType::f32, config.rope_theta)},
+      {key("attention.layer_norm_rms_epsilon"), GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
+      {key("vocab_size"), GgufValue::scalar(GgufType::u32, config.vocab_size)},
       {"general.file_type", GgufValue::scalar(GgufType::u32, llama_file_type(matrix_dtype))},
   };
   if (config.head_dim * config.num_attention_heads != config.hidden_size) {
-    entries.push_back({"qwen2.attention.key_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
-    entries.push_back({"qwen2.attention.value_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({key("attention.key_length"), GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({key("attention.value_length"), GgufValue::scalar(GgufType::u32, config.head_dim)});
+  }
+  if (moe) {
+    entries.push_back({key("expert_count"), GgufValue::scalar(GgufType::u32, config.num_experts)});
+    entries.push_back({key("expert_used_count"), GgufValue::scalar(GgufType::u32, config.num_experts_per_tok)});
+    entries.push_back({key("expert_feed_forward_length"), GgufValue::scalar(GgufType::u32, config.moe_intermediate_size)});
+    if (config.shared_expert_intermediate_size > 0) {
+      entries.push_back({key("expert_shared_feed_forward_length"), GgufValue::scalar(GgufType::u32, config.shared_expert_intermediate_size)});
+    }
   }
   if (tokenizer) {
     auto strings = [](const std::vector<std::string>& values) {
@@ -8563,32 +8769,70 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     if (!tokenizer->chat_template.empty()) entries.push_back({"tokenizer.chat_template", GgufValue::text(tokenizer->chat_template)});
   }
 
+  // `view`'s values as `stored`: its own bytes when already so, else converted row by row
+  auto write_as = [](const TensorView& view, DType stored, format::ByteSink& sink) -> Result<void> {
+    if (view.dtype == stored) return sink.write(view.bytes);
+    auto values = format::tensor_to_f32(view);
+    if (!values) return std::move(values).error();
+    const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
+    const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
+    std::vector<std::byte> row(row_bytes);
+    for (size_t r = 0; r < rows; ++r) {
+      auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
+        using W = decltype(tag);
+        quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
+        return ok();
+      });
+      if (status) status = sink.write(row);
+      if (!status) return status;
+    }
+    return ok();
+  };
+  // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; routers (llama.cpp keeps ffn_gate_inp in F32) and the rest stay f32
+  auto stored_dtype = [&](const TensorView& view, std::string_view gguf_name) {
+    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") && !gguf_name.ends_with("ffn_gate_inp.weight") &&
+                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
+    return matrix ? matrix_dtype : DType::f32;
+  };
   std::vector<format::GgufWriteTensor> tensors;
   for (const TensorView& view : source.tensors()) {
+    if (auto layer = split_layer_name(view.name, "model.layers."); layer && layer->second.starts_with("mlp.experts.")) {
+      // expert E of layer N: written once, as slice E of the stacked tensor, when expert 0 comes by
+      const auto expert = split_layer_name(layer->second, "mlp.experts.");
+      std::optional<std::string_view> stacked;
+      for (const auto& [hf, gguf] : kQwen2ExpertNames) {
+        if (expert && hf == expert->second) stacked = gguf;
+      }
+      size_t index = 0;
+      if (!stacked || !moe || std::from_chars(expert->first.data(), expert->first.data() + expert->first.size(), index).ec != std::errc() ||
+          index >= config.num_experts) {
+        return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2-MoE model", source.path(), view.name);
+      }
+      if (expert->first != "0") continue;
+      const std::string gguf_name = fmt::format("blk.{}.{}", layer->first, *stacked);
+      std::vector<const TensorView*> slices;
+      for (size_t e = 0; e < config.num_experts; ++e) {
+        const TensorView* slice = source.find(fmt::format("model.layers.{}.mlp.experts.{}.{}", layer->first, e, expert->second));
+        if (slice == nullptr || !(slice->shape == view.shape)) {
+          return make_error(ErrorCode::invalid_argument, "{}: expert {} of layer {} has no {} shaped {}", source.path(), e, layer->first, expert->second,
+                            to_string(view.shape));
+        }
+        slices.push_back(slice);
+      }
+      const DType stored = stored_dtype(view, gguf_name);
+      tensors.push_back({gguf_name, stored, Shape{config.num_experts, view.shape[0], view.shape[1]},
+                         [slices, stored, write_as](format::ByteSink& sink) -> Result<void> {
+                           for (const TensorView* slice : slices) {
+                             if (auto status = write_as(*slice, stored, sink); !status) return status;
+                           }
+                           return ok();
+                         }});
+      continue;
+    }
     const auto gguf_name = qwen2_gguf_name(view.name);
     if (!gguf_name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2 model", source.path(), view.name);
-    // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; the rest stays f32
-    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") &&
-                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
-    const DType stored = matrix ? matrix_dtype : DType::f32;
-    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored](format::ByteSink& sink) -> Result<void> {
-                         if (view.dtype == stored) return sink.write(view.bytes);
-                         auto values = format::tensor_to_f32(view);
-                         if (!values) return std::move(values).error();
-                         const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
-                         const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
-                         std::vector<std::byte> row(row_bytes);
-                         for (size_t r = 0; r < rows; ++r) {
-                           auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
-                             using W = decltype(tag);
-                             quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
-                             return ok();
-                           });
-                           if (status) status = sink.write(row);
-                           if (!status) return status;
-                         }
-                         return ok();
-                       }});
+    const DType stored = stored_dtype(view, *gguf_name);
+    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored, write_as](format::ByteSink& sink) { return write_as(view, stored, sink); }});
   }
   return format::write_gguf(path, std::move(entries), tensors);
 }
@@ -8630,8 +8874,9 @@ inline Result<void> add_random_tensor(format::MemoryTensorFile& file, const std:
   return file.add(name, dtype, shape, bytes);
 }
 
-/// A Qwen2 model of `config` with random weights: matrices (and embeddings) in `dtype`, norms and
-/// biases in f32, Hugging Face names, metadata in APR style.
+/// A Qwen2 (or, with experts in `config`, Qwen2-MoE) model of `config` with random weights:
+/// matrices (and embeddings) in `dtype`, routers, norms and biases in f32, Hugging Face names,
+/// metadata in APR style.
 inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const Qwen2Config& config, DType dtype, uint64_t seed) {
   auto valid = config.validate();
   if (!valid) return std::move(valid).error();
@@ -8649,13 +8894,24 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const 
   if (status) status = add("model.norm.weight", Shape{hidden}, DType::f32, 0.1f, 1.0f);
   for (size_t l = 0; l < config.num_hidden_layers && status; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
-    const std::pair<std::string, Shape> matrices[] = {
+    std::vector<std::pair<std::string, Shape>> matrices = {
         {"self_attn.q_proj.weight", Shape{q_width, hidden}},   {"self_attn.k_proj.weight", Shape{kv_width, hidden}},
-        {"self_attn.v_proj.weight", Shape{kv_width, hidden}},  {"self_attn.o_proj.weight", Shape{hidden, q_width}},
-        {"mlp.gate_proj.weight", Shape{config.intermediate_size, hidden}},
-        {"mlp.up_proj.weight", Shape{config.intermediate_size, hidden}},
-        {"mlp.down_proj.weight", Shape{hidden, config.intermediate_size}},
+        {"self_attn.v_proj.weight", Shape{kv_width, hidden}},  {"self_attn.o_proj.weight", Shape{hidden, q_width}}};
+    auto mlp = [&](const std::string& prefix, size_t width) {
+      matrices.push_back({prefix + "gate_proj.weight", Shape{width, hidden}});
+      matrices.push_back({prefix + "up_proj.weight", Shape{width, hidden}});
+      matrices.push_back({prefix + "down_proj.weight", Shape{hidden, width}});
     };
+    if (config.is_sparse_layer(l)) {
+      for (size_t e = 0; e < config.num_experts; ++e) mlp(fmt::format("mlp.experts.{}.", e), config.moe_intermediate_size);
+      if (config.shared_expert_intermediate_size > 0) {
+        mlp("mlp.shared_expert.", config.shared_expert_intermediate_size);
+        if (status) status = add(p + "mlp.shared_expert_gate.weight", Shape{1, hidden}, DType::f32, matrix_std);
+      }
+      if (status) status = add(p + "mlp.gate.weight", Shape{config.num_experts, hidden}, DType::f32, matrix_std);
+    } else {
+      mlp("mlp.", config.intermediate_size);
+    }
     for (const auto& [name, shape] : matrices) {
       if (status) status = add(p + name, shape, dtype, matrix_std);
     }
@@ -8675,6 +8931,13 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const 
       {"head_dim", config.head_dim}, {"tie_word_embeddings", config.tie_word_embeddings},
       {"use_sliding_window", config.use_sliding_window}, {"sliding_window", config.sliding_window},
       {"max_window_layers", config.max_window_layers}};
+  if (config.num_experts > 0) {
+    file->mutable_metadata().update({{"model_type", "qwen2_moe"}, {"architecture", "qwen2_moe"}, {"num_experts", config.num_experts},
+                                     {"num_experts_per_tok", config.num_experts_per_tok}, {"moe_intermediate_size", config.moe_intermediate_size},
+                                     {"shared_expert_intermediate_size", config.shared_expert_intermediate_size},
+                                     {"norm_topk_prob", config.norm_topk_prob}, {"decoder_sparse_step", config.decoder_sparse_step},
+                                     {"mlp_only_layers", config.mlp_only_layers}});
+  }
   return file;
 }
 

@@ -65,14 +65,14 @@ class BpeModel {
   Result<void> encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
     if (piece.empty()) return ok();
     if (whole_word_lookup_) {
-      if (const auto it = bytes_to_id_.find(std::string(piece)); it != bytes_to_id_.end()) {
+      if (const auto it = bytes_to_id_.find(piece); it != bytes_to_id_.end()) {
         out.push_back(it->second);
         return ok();
       }
     }
     {
       std::lock_guard<std::mutex> lock(cache_mutex_);
-      if (const auto it = cache_.find(std::string(piece)); it != cache_.end()) {
+      if (const auto it = cache_.find(piece); it != cache_.end()) {
         out.insert(out.end(), it->second.begin(), it->second.end());
         return ok();
       }
@@ -95,7 +95,7 @@ class BpeModel {
   }
   /// The id of the token with exactly these bytes, or -1.
   [[nodiscard]] int32_t find(std::string_view bytes) const {
-    const auto it = bytes_to_id_.find(std::string(bytes));
+    const auto it = bytes_to_id_.find(bytes);
     return it == bytes_to_id_.end() ? -1 : it->second;
   }
   /// One past the largest id.
@@ -133,14 +133,14 @@ class BpeModel {
     struct Candidate {
       uint32_t rank;
       int32_t position;
-      int32_t left, right;
+      int32_t left, right, merged;
       bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : position > o.position; }
     };
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
     auto push = [&](int32_t position) {
       if (position < 0 || next[position] < 0) return;
       const auto it = merges_.find(key(ids[position], ids[next[position]]));
-      if (it != merges_.end()) heap.push({it->second.rank, position, ids[position], ids[next[position]]});
+      if (it != merges_.end()) heap.push({it->second.rank, position, ids[position], ids[next[position]], it->second.merged});
     };
     for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int32_t>(i));
     while (!heap.empty()) {
@@ -148,7 +148,7 @@ class BpeModel {
       heap.pop();
       const int32_t right = next[c.position];
       if (ids[c.position] != c.left || right < 0 || ids[right] != c.right) continue;  // stale
-      ids[c.position] = merges_.at(key(c.left, c.right)).merged;
+      ids[c.position] = c.merged;
       ids[right] = -1;
       next[c.position] = next[right];
       if (next[right] >= 0) prev[next[right]] = c.position;
@@ -159,7 +159,12 @@ class BpeModel {
     return ok();
   }
 
-  std::unordered_map<std::string, int32_t> bytes_to_id_;
+  /// Hashes std::string and std::string_view alike, so lookups by view allocate nothing.
+  struct BytesHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view bytes) const noexcept { return std::hash<std::string_view>{}(bytes); }
+  };
+  std::unordered_map<std::string, int32_t, BytesHash, std::equal_to<>> bytes_to_id_;
   std::vector<std::string> id_to_bytes_;
   std::unordered_map<uint64_t, Merge> merges_;
   std::array<int32_t, 256> byte_ids_ = [] {
@@ -169,7 +174,7 @@ class BpeModel {
   }();
   bool whole_word_lookup_ = false;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, BytesHash, std::equal_to<>> cache_;
 };
 
 }  // namespace apr::text

@@ -290,18 +290,42 @@ class Tokenizer {
     if (text.empty()) return;
     std::string normalized;
     if (impl_->nfc) {
-      utf8proc_uint8_t* result = nullptr;
-      const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                                       &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-      if (length >= 0 && result != nullptr) {
-        normalized.assign(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
-        text = normalized;
-      }
-      std::free(result);
+      normalized = nfc(text);
+      text = normalized;
     }
     std::vector<std::string_view> pieces;
     impl_->splitter->split(text, pieces);
     for (std::string_view piece : pieces) (void)impl_->bpe.encode_piece(piece, ids);
+  }
+
+  /// NFC of `text`, normalising only the stretches around non-ASCII bytes: an ASCII character is
+  /// a starter that composes with nothing before it, so NFC(a + b) = NFC(a) + NFC(b) whenever b
+  /// begins with one. A stretch that is not valid UTF-8 is kept as it is.
+  static std::string nfc(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t next = i;
+      while (next < text.size() && static_cast<uint8_t>(text[next]) < 0x80) ++next;
+      if (next == text.size()) {
+        out.append(text.substr(i));
+        break;
+      }
+      const size_t start = next > i ? next - 1 : next;  // the ASCII character a mark may compose with
+      out.append(text.substr(i, start - i));
+      size_t end = next;
+      while (end < text.size() && static_cast<uint8_t>(text[end]) >= 0x80) ++end;
+      const std::string_view stretch = text.substr(start, end - start);
+      utf8proc_uint8_t* result = nullptr;
+      const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(stretch.data()), static_cast<utf8proc_ssize_t>(stretch.size()),
+                                       &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+      if (length >= 0 && result != nullptr) out.append(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
+      else out.append(stretch);
+      std::free(result);
+      i = end;
+    }
+    return out;
   }
 
   static bool normalizer_has_nfc(const nlohmann::json& normalizer) {
