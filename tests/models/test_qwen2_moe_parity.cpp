@@ -13,7 +13,9 @@
 
 #include "apr/eval/logit_metrics.hpp"
 #include "apr/format/safetensors.hpp"
+#include "apr/format/detect.hpp"
 #include "apr/models/load.hpp"
+#include "apr/models/qwen2_gguf.hpp"
 #include "apr/nn/moe_router.hpp"
 #include "apr/runtime/generator.hpp"
 #include "test_support.hpp"
@@ -163,4 +165,75 @@ TEST_CASE("routing picks the top-k, renormalises, and statistics add up", "[qwen
   CHECK(stats.capacity_overflow(1.0) == 0);  // capacity ⌈1 × 2 / 4⌉ = 1 each
   CHECK(stats.mean_entropy() > 0.0);
   CHECK(stats.mean_entropy() < std::log(4.0));
+}
+
+TEST_CASE("qwen2moe-micro through GGUF (llama.cpp qwen2moe names, stacked experts) matches transformers", "[qwen2_moe][gguf]") {
+  auto f = load("qwen2/qwen2moe-micro");
+  auto source = format::open_tensor_file(test::fixture("qwen2/qwen2moe-micro/model.safetensors"));
+  REQUIRE(source);
+  auto config = models::Qwen2Config::from_hf_json(f.loaded.config);
+  REQUIRE(config);
+  const std::string f32_path = test::temp_path("qwen2moe-micro-f32.gguf"), q8_path = test::temp_path("qwen2moe-micro-q8_0.gguf");
+  REQUIRE(models::write_qwen2_gguf(**source, *config, f32_path, DType::f32, "qwen2moe-micro"));
+  REQUIRE(models::write_qwen2_gguf(**source, *config, q8_path, DType::q8_0, "qwen2moe-micro"));
+
+  auto gguf = format::open_tensor_file(q8_path);
+  REQUIRE(gguf);
+  CHECK((*gguf)->metadata()["general.architecture"] == "qwen2moe");
+  CHECK((*gguf)->metadata()["qwen2moe.expert_count"] == 4);
+  CHECK((*gguf)->metadata()["qwen2moe.expert_used_count"] == 2);
+  CHECK((*gguf)->metadata()["qwen2moe.expert_feed_forward_length"] == 32);
+  CHECK((*gguf)->metadata()["qwen2moe.expert_shared_feed_forward_length"] == 64);
+  const TensorView* gate_exps = (*gguf)->find("blk.1.ffn_gate_exps.weight");
+  REQUIRE(gate_exps != nullptr);
+  CHECK(gate_exps->shape == Shape{4, 32, 64});
+  CHECK(gate_exps->dtype == DType::q8_0);
+  REQUIRE((*gguf)->find("blk.1.ffn_down_exps.weight") != nullptr);
+  CHECK((*gguf)->find("blk.1.ffn_down_exps.weight")->shape == Shape{4, 64, 32});
+  CHECK((*gguf)->find("blk.0.ffn_gate_inp.weight")->dtype == DType::f32);  // routers stay f32, as llama.cpp's converter keeps them
+  for (const char* name : {"blk.0.ffn_gate_shexp.weight", "blk.0.ffn_up_shexp.weight", "blk.0.ffn_down_shexp.weight", "blk.0.ffn_gate_inp_shexp.weight"}) {
+    CHECK((*gguf)->find(name) != nullptr);
+  }
+
+  auto from_gguf = models::load_language_model(f32_path);
+  REQUIRE(from_gguf);
+  const models::LanguageModel& model = *from_gguf->model;
+  CHECK(model.architecture() == "qwen2_moe");
+  const size_t vocab = model.vocab_size();
+  for (const char* length : {"7", "64"}) {
+    INFO("length " << length);
+    const auto ids = f.json["sequences"][length].get<std::vector<int32_t>>();
+    std::vector<float> logits(ids.size() * vocab);
+    models::RouterTrace trace;
+    auto sequence = model.new_sequence(ids.size());
+    REQUIRE(model.forward(*sequence, ids, logits, {.all_logits = true, .router_trace = &trace}));
+    CHECK(max_abs_diff(logits, values<float>(*f.refs, std::string("logits.len") + length)) < kTolerance);
+    if (std::string(length) == "7") CHECK(trace.experts[1] == values<int32_t>(*f.refs, "topk_ids.len7.layer1"));
+  }
+
+  // Q8_0 GGUF (embeddings and tied head in Q8_0 too, routers f32): close to transformers' logits,
+  // KL of next-token distributions below 0.01 as for the Q8_0 model loaded from the fixture
+  auto quantized = models::load_language_model(q8_path);
+  REQUIRE(quantized);
+  CHECK(quantized->weight_dtype == DType::q8_0);
+  const auto ids = f.json["sequences"]["64"].get<std::vector<int32_t>>();
+  std::vector<float> logits(ids.size() * vocab);
+  auto sequence = quantized->model->new_sequence(ids.size());
+  REQUIRE(quantized->model->forward(*sequence, ids, logits, {.all_logits = true}));
+  const auto reference = values<float>(*f.refs, "logits.len64");
+  double kl = 0.0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    kl += eval::kl_divergence(std::span<const float>(reference).subspan(t * vocab, vocab), std::span<const float>(logits).subspan(t * vocab, vocab));
+  }
+  INFO("mean KL " << kl / static_cast<double>(ids.size()));
+  CHECK(kl / static_cast<double>(ids.size()) < 0.01);
+
+  // llama.cpp's qwen2moe cannot say norm_topk_prob: such a model is refused, not silently changed
+  auto normtopk = format::open_tensor_file(test::fixture("qwen2/qwen2moe-micro-normtopk/model.safetensors"));
+  REQUIRE(normtopk);
+  auto normtopk_config = models::Qwen2Config::from_hf_json(load("qwen2/qwen2moe-micro-normtopk").loaded.config);
+  REQUIRE(normtopk_config);
+  auto refused = models::write_qwen2_gguf(**normtopk, *normtopk_config, test::temp_path("normtopk.gguf"), DType::f32, "normtopk");
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains("norm_topk_prob"));
 }

@@ -18,6 +18,7 @@
 #include "apr/format/safetensors.hpp"
 #include "apr/models/language_model.hpp"
 #include "apr/models/qwen2.hpp"
+#include "apr/models/qwen2_gguf_view.hpp"
 #include "apr/models/qwen2_names.hpp"
 #include "apr/text/gguf_tokenizer.hpp"
 
@@ -98,8 +99,8 @@ inline Result<LoadedModel> instantiate(std::shared_ptr<const format::TensorFile>
 
 /// Loads a causal language model from an APR file (config, tokenizer and chat template in its
 /// metadata), a Hugging Face folder (config.json + model.safetensors or its index), a
-/// .safetensors file with a config.json beside it, or a llama.cpp GGUF file (tokenizer and chat
-/// template from its tokenizer.* keys).
+/// .safetensors file with a config.json beside it, or a llama.cpp qwen2 / qwen2moe GGUF file
+/// (tokenizer and chat template from its tokenizer.* keys).
 inline Result<LoadedModel> load_language_model(const std::string& path, const LoadOptions& options = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -131,8 +132,15 @@ inline Result<LoadedModel> load_language_model(const std::string& path, const Lo
   if (shared->format() == "gguf") {
     auto config = qwen2_config_from_gguf(*shared);
     if (!config) return std::move(config).error();
-    auto loaded = instantiate(shared, *config, options, path, std::string(),
-                              [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); });
+    std::shared_ptr<const format::TensorFile> weights = shared;
+    NameTranslator translate = [](std::string_view hf_name) { return qwen2_gguf_name(hf_name).value_or(std::string(hf_name)); };
+    if ((*config)["model_type"] == "qwen2_moe") {  // stacked experts: split into per-expert views under HF names
+      auto view = Qwen2GgufView::open(shared);
+      if (!view) return std::move(view).error();
+      weights = std::move(view).value();
+      translate = {};
+    }
+    auto loaded = instantiate(weights, *config, options, path, std::string(), std::move(translate));
     if (!loaded || !shared->metadata().contains("tokenizer.ggml.model")) return loaded;
     auto tokenizer = text::tokenizer_json_from_gguf(shared->metadata(), path);
     if (!tokenizer) return std::move(tokenizer).error();

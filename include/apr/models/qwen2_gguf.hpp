@@ -1,10 +1,12 @@
 /// @file qwen2_gguf.hpp
-/// @brief write_qwen2_gguf(): a Qwen2 model (Hugging Face names, any file apr reads) written as
-/// a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* metadata keys, matrices and
-/// embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), norms and
-/// biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
+/// @brief write_qwen2_gguf(): a Qwen2 or Qwen2-MoE model (Hugging Face names, any file apr reads)
+/// written as a GGUF file llama.cpp loads: llama.cpp's tensor names and qwen2.* / qwen2moe.*
+/// metadata keys (experts stacked into one [experts, rows, cols] tensor per projection), matrices
+/// and embeddings in the chosen dtype (F32, F16, Q8_0 or Q4_0, quantized as ggml does), routers,
+/// norms and biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
 #pragma once
 
+#include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,25 +98,41 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
   if (matrix_dtype != DType::f32 && matrix_dtype != DType::f16 && matrix_dtype != DType::q8_0 && matrix_dtype != DType::q4_0) {
     return make_error(ErrorCode::invalid_argument, "GGUF export: matrices as {} (expected f32, f16, q8_0 or q4_0)", to_string(matrix_dtype));
   }
+  const bool moe = config.num_experts > 0;
+  if (moe && (config.norm_topk_prob || config.decoder_sparse_step != 1 || !config.mlp_only_layers.empty())) {
+    return make_error(ErrorCode::unsupported, "GGUF export: llama.cpp's qwen2moe has every layer sparse and top-k weights not renormalised "
+                      "(this model has norm_topk_prob {}, decoder_sparse_step {}, {} mlp_only_layers)",
+                      config.norm_topk_prob, config.decoder_sparse_step, config.mlp_only_layers.size());
+  }
   using format::GgufType;
   using format::GgufValue;
+  const std::string arch = moe ? "qwen2moe" : "qwen2";
+  auto key = [&](std::string_view suffix) { return fmt::format("{}.{}", arch, suffix); };
   std::vector<format::GgufEntry> entries{
-      {"general.architecture", GgufValue::text("qwen2")},
+      {"general.architecture", GgufValue::text(arch)},
       {"general.name", GgufValue::text(name)},
-      {"qwen2.context_length", GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
-      {"qwen2.embedding_length", GgufValue::scalar(GgufType::u32, config.hidden_size)},
-      {"qwen2.block_count", GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
-      {"qwen2.feed_forward_length", GgufValue::scalar(GgufType::u32, config.intermediate_size)},
-      {"qwen2.attention.head_count", GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
-      {"qwen2.attention.head_count_kv", GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
-      {"qwen2.rope.freq_base", GgufValue::scalar(GgufType::f32, config.rope_theta)},
-      {"qwen2.attention.layer_norm_rms_epsilon", GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
-      {"qwen2.vocab_size", GgufValue::scalar(GgufType::u32, config.vocab_size)},
+      {key("context_length"), GgufValue::scalar(GgufType::u32, config.max_position_embeddings)},
+      {key("embedding_length"), GgufValue::scalar(GgufType::u32, config.hidden_size)},
+      {key("block_count"), GgufValue::scalar(GgufType::u32, config.num_hidden_layers)},
+      {key("feed_forward_length"), GgufValue::scalar(GgufType::u32, config.intermediate_size)},
+      {key("attention.head_count"), GgufValue::scalar(GgufType::u32, config.num_attention_heads)},
+      {key("attention.head_count_kv"), GgufValue::scalar(GgufType::u32, config.num_key_value_heads)},
+      {key("rope.freq_base"), GgufValue::scalar(GgufType::f32, config.rope_theta)},
+      {key("attention.layer_norm_rms_epsilon"), GgufValue::scalar(GgufType::f32, config.rms_norm_eps)},
+      {key("vocab_size"), GgufValue::scalar(GgufType::u32, config.vocab_size)},
       {"general.file_type", GgufValue::scalar(GgufType::u32, llama_file_type(matrix_dtype))},
   };
   if (config.head_dim * config.num_attention_heads != config.hidden_size) {
-    entries.push_back({"qwen2.attention.key_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
-    entries.push_back({"qwen2.attention.value_length", GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({key("attention.key_length"), GgufValue::scalar(GgufType::u32, config.head_dim)});
+    entries.push_back({key("attention.value_length"), GgufValue::scalar(GgufType::u32, config.head_dim)});
+  }
+  if (moe) {
+    entries.push_back({key("expert_count"), GgufValue::scalar(GgufType::u32, config.num_experts)});
+    entries.push_back({key("expert_used_count"), GgufValue::scalar(GgufType::u32, config.num_experts_per_tok)});
+    entries.push_back({key("expert_feed_forward_length"), GgufValue::scalar(GgufType::u32, config.moe_intermediate_size)});
+    if (config.shared_expert_intermediate_size > 0) {
+      entries.push_back({key("expert_shared_feed_forward_length"), GgufValue::scalar(GgufType::u32, config.shared_expert_intermediate_size)});
+    }
   }
   if (tokenizer) {
     auto strings = [](const std::vector<std::string>& values) {
@@ -135,32 +153,70 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     if (!tokenizer->chat_template.empty()) entries.push_back({"tokenizer.chat_template", GgufValue::text(tokenizer->chat_template)});
   }
 
+  // `view`'s values as `stored`: its own bytes when already so, else converted row by row
+  auto write_as = [](const TensorView& view, DType stored, format::ByteSink& sink) -> Result<void> {
+    if (view.dtype == stored) return sink.write(view.bytes);
+    auto values = format::tensor_to_f32(view);
+    if (!values) return std::move(values).error();
+    const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
+    const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
+    std::vector<std::byte> row(row_bytes);
+    for (size_t r = 0; r < rows; ++r) {
+      auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
+        using W = decltype(tag);
+        quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
+        return ok();
+      });
+      if (status) status = sink.write(row);
+      if (!status) return status;
+    }
+    return ok();
+  };
+  // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; routers (llama.cpp keeps ffn_gate_inp in F32) and the rest stay f32
+  auto stored_dtype = [&](const TensorView& view, std::string_view gguf_name) {
+    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") && !gguf_name.ends_with("ffn_gate_inp.weight") &&
+                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
+    return matrix ? matrix_dtype : DType::f32;
+  };
   std::vector<format::GgufWriteTensor> tensors;
   for (const TensorView& view : source.tensors()) {
+    if (auto layer = split_layer_name(view.name, "model.layers."); layer && layer->second.starts_with("mlp.experts.")) {
+      // expert E of layer N: written once, as slice E of the stacked tensor, when expert 0 comes by
+      const auto expert = split_layer_name(layer->second, "mlp.experts.");
+      std::optional<std::string_view> stacked;
+      for (const auto& [hf, gguf] : kQwen2ExpertNames) {
+        if (expert && hf == expert->second) stacked = gguf;
+      }
+      size_t index = 0;
+      if (!stacked || !moe || std::from_chars(expert->first.data(), expert->first.data() + expert->first.size(), index).ec != std::errc() ||
+          index >= config.num_experts) {
+        return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2-MoE model", source.path(), view.name);
+      }
+      if (expert->first != "0") continue;
+      const std::string gguf_name = fmt::format("blk.{}.{}", layer->first, *stacked);
+      std::vector<const TensorView*> slices;
+      for (size_t e = 0; e < config.num_experts; ++e) {
+        const TensorView* slice = source.find(fmt::format("model.layers.{}.mlp.experts.{}.{}", layer->first, e, expert->second));
+        if (slice == nullptr || !(slice->shape == view.shape)) {
+          return make_error(ErrorCode::invalid_argument, "{}: expert {} of layer {} has no {} shaped {}", source.path(), e, layer->first, expert->second,
+                            to_string(view.shape));
+        }
+        slices.push_back(slice);
+      }
+      const DType stored = stored_dtype(view, gguf_name);
+      tensors.push_back({gguf_name, stored, Shape{config.num_experts, view.shape[0], view.shape[1]},
+                         [slices, stored, write_as](format::ByteSink& sink) -> Result<void> {
+                           for (const TensorView* slice : slices) {
+                             if (auto status = write_as(*slice, stored, sink); !status) return status;
+                           }
+                           return ok();
+                         }});
+      continue;
+    }
     const auto gguf_name = qwen2_gguf_name(view.name);
     if (!gguf_name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2 model", source.path(), view.name);
-    // matrices (2-D weights) take the chosen dtype when their rows fill its blocks; the rest stays f32
-    const bool matrix = view.shape.ndim() == 2 && std::string_view(view.name).ends_with(".weight") &&
-                        view.shape.back() % dtype_info(matrix_dtype).block_size == 0;
-    const DType stored = matrix ? matrix_dtype : DType::f32;
-    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored](format::ByteSink& sink) -> Result<void> {
-                         if (view.dtype == stored) return sink.write(view.bytes);
-                         auto values = format::tensor_to_f32(view);
-                         if (!values) return std::move(values).error();
-                         const size_t cols = static_cast<size_t>(view.row_length()), rows = values->size() / cols;
-                         const size_t row_bytes = static_cast<size_t>(*dtype_bytes(stored, cols));
-                         std::vector<std::byte> row(row_bytes);
-                         for (size_t r = 0; r < rows; ++r) {
-                           auto status = visit_dtype(stored, [&](auto tag) -> Result<void> {
-                             using W = decltype(tag);
-                             quantize_row<W>(values->data() + r * cols, reinterpret_cast<typename W::Block*>(row.data()), cols);
-                             return ok();
-                           });
-                           if (status) status = sink.write(row);
-                           if (!status) return status;
-                         }
-                         return ok();
-                       }});
+    const DType stored = stored_dtype(view, *gguf_name);
+    tensors.push_back({*gguf_name, stored, view.shape, [&view, stored, write_as](format::ByteSink& sink) { return write_as(view, stored, sink); }});
   }
   return format::write_gguf(path, std::move(entries), tensors);
 }

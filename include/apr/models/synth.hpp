@@ -44,8 +44,9 @@ inline Result<void> add_random_tensor(format::MemoryTensorFile& file, const std:
   return file.add(name, dtype, shape, bytes);
 }
 
-/// A Qwen2 model of `config` with random weights: matrices (and embeddings) in `dtype`, norms and
-/// biases in f32, Hugging Face names, metadata in APR style.
+/// A Qwen2 (or, with experts in `config`, Qwen2-MoE) model of `config` with random weights:
+/// matrices (and embeddings) in `dtype`, routers, norms and biases in f32, Hugging Face names,
+/// metadata in APR style.
 inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const Qwen2Config& config, DType dtype, uint64_t seed) {
   auto valid = config.validate();
   if (!valid) return std::move(valid).error();
@@ -63,13 +64,24 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const 
   if (status) status = add("model.norm.weight", Shape{hidden}, DType::f32, 0.1f, 1.0f);
   for (size_t l = 0; l < config.num_hidden_layers && status; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
-    const std::pair<std::string, Shape> matrices[] = {
+    std::vector<std::pair<std::string, Shape>> matrices = {
         {"self_attn.q_proj.weight", Shape{q_width, hidden}},   {"self_attn.k_proj.weight", Shape{kv_width, hidden}},
-        {"self_attn.v_proj.weight", Shape{kv_width, hidden}},  {"self_attn.o_proj.weight", Shape{hidden, q_width}},
-        {"mlp.gate_proj.weight", Shape{config.intermediate_size, hidden}},
-        {"mlp.up_proj.weight", Shape{config.intermediate_size, hidden}},
-        {"mlp.down_proj.weight", Shape{hidden, config.intermediate_size}},
+        {"self_attn.v_proj.weight", Shape{kv_width, hidden}},  {"self_attn.o_proj.weight", Shape{hidden, q_width}}};
+    auto mlp = [&](const std::string& prefix, size_t width) {
+      matrices.push_back({prefix + "gate_proj.weight", Shape{width, hidden}});
+      matrices.push_back({prefix + "up_proj.weight", Shape{width, hidden}});
+      matrices.push_back({prefix + "down_proj.weight", Shape{hidden, width}});
     };
+    if (config.is_sparse_layer(l)) {
+      for (size_t e = 0; e < config.num_experts; ++e) mlp(fmt::format("mlp.experts.{}.", e), config.moe_intermediate_size);
+      if (config.shared_expert_intermediate_size > 0) {
+        mlp("mlp.shared_expert.", config.shared_expert_intermediate_size);
+        if (status) status = add(p + "mlp.shared_expert_gate.weight", Shape{1, hidden}, DType::f32, matrix_std);
+      }
+      if (status) status = add(p + "mlp.gate.weight", Shape{config.num_experts, hidden}, DType::f32, matrix_std);
+    } else {
+      mlp("mlp.", config.intermediate_size);
+    }
     for (const auto& [name, shape] : matrices) {
       if (status) status = add(p + name, shape, dtype, matrix_std);
     }
@@ -89,6 +101,13 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_qwen2(const 
       {"head_dim", config.head_dim}, {"tie_word_embeddings", config.tie_word_embeddings},
       {"use_sliding_window", config.use_sliding_window}, {"sliding_window", config.sliding_window},
       {"max_window_layers", config.max_window_layers}};
+  if (config.num_experts > 0) {
+    file->mutable_metadata().update({{"model_type", "qwen2_moe"}, {"architecture", "qwen2_moe"}, {"num_experts", config.num_experts},
+                                     {"num_experts_per_tok", config.num_experts_per_tok}, {"moe_intermediate_size", config.moe_intermediate_size},
+                                     {"shared_expert_intermediate_size", config.shared_expert_intermediate_size},
+                                     {"norm_topk_prob", config.norm_topk_prob}, {"decoder_sparse_step", config.decoder_sparse_step},
+                                     {"mlp_only_layers", config.mlp_only_layers}});
+  }
   return file;
 }
 
