@@ -1,5 +1,7 @@
 // apr inspect / tensors / validate: what a model file holds, tensor by tensor, and whether it is sound.
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -76,6 +78,24 @@ Result<Stats> tensor_stats(const TensorView& tensor) {
   return s;
 }
 
+/// Experts and top-k of a mixture-of-experts model (from the file's metadata, or the config.json
+/// of its folder), or null for a dense one.
+nlohmann::json experts_summary(const std::string& path, const format::TensorFile& file) {
+  nlohmann::json config = file.metadata();
+  std::error_code ec;
+  const auto folder = std::filesystem::is_directory(path, ec) ? std::filesystem::path(path) : std::filesystem::path(path).parent_path();
+  if (!config.contains("num_experts") && std::filesystem::exists(folder / "config.json", ec)) {
+    std::ifstream in(folder / "config.json");
+    config = nlohmann::json::parse(in, nullptr, false);
+  }
+  if (!config.is_object() || !config.contains("num_experts") || !config["num_experts"].is_number_unsigned() || config["num_experts"] == 0) return nullptr;
+  nlohmann::json summary = {{"num_experts", config["num_experts"]}, {"top_k", config.value("num_experts_per_tok", nlohmann::json())}};
+  for (const char* key : {"moe_intermediate_size", "shared_expert_intermediate_size", "norm_topk_prob"}) {
+    if (config.contains(key)) summary[key] = config[key];
+  }
+  return summary;
+}
+
 }  // namespace
 
 void register_file_commands(CLI::App& app, Registry& registry) {
@@ -103,6 +123,7 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       }
       nlohmann::json out = {{"path", flags->path}, {"format", std::string((*file)->format())}, {"tensor_count", (*file)->tensors().size()},
                             {"parameters", params}, {"tensor_bytes", bytes}, {"metadata", (*file)->metadata()}};
+      if (auto experts = experts_summary(flags->path, **file); !experts.is_null()) out["experts"] = experts;
       for (const auto& [dtype, entry] : by_dtype) {
         out["dtypes"][dtype] = {{"tensors", std::get<0>(entry)}, {"parameters", std::get<1>(entry)}, {"bytes", std::get<2>(entry)}};
       }
@@ -127,6 +148,9 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       fmt::print("  {} tensors, {} parameters, {:.1f} MB of tensor data\n", out["tensor_count"].get<size_t>(), params, bytes / 1e6);
       for (const auto& [dtype, entry] : by_dtype) {
         fmt::print("    {:7} {:5} tensors {:12} params {:10.1f} MB\n", dtype, std::get<0>(entry), std::get<1>(entry), std::get<2>(entry) / 1e6);
+      }
+      if (out.contains("experts")) {
+        fmt::print("  mixture of experts: {} experts, top-{} per token\n", out["experts"]["num_experts"].dump(), out["experts"]["top_k"].dump());
       }
       for (const auto& [key, value] : (*file)->metadata().items()) {
         if (value.is_null()) continue;

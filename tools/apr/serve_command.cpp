@@ -32,6 +32,13 @@ bool is_whisper_model(const std::string& path) {
   auto json = models::read_json_file(config);
   return json && json->value("model_type", std::string()) == "whisper";
 }
+
+/// True when `path` is an APR mixture-of-experts ensemble (served through /predict/moe).
+bool is_moe_ensemble(const std::string& path) {
+  if (std::filesystem::path(path).extension() != ".apr") return false;
+  auto file = format::open_tensor_file(path);
+  return file && (*file)->metadata().value("model_type", std::string()) == models::kMixtureOfExpertsType;
+}
 }  // namespace
 
 void register_serve_commands(CLI::App& app, Registry& registry) {
@@ -46,7 +53,7 @@ void register_serve_commands(CLI::App& app, Registry& registry) {
     size_t threads = 0;
   };
   auto flags = std::make_shared<ServeFlags>();
-  auto* serve = app.add_subcommand("serve", "Serve models over HTTP (OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/audio/transcriptions, /v1/models, /metrics)");
+  auto* serve = app.add_subcommand("serve", "Serve models over HTTP (OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/audio/transcriptions, /v1/models, /metrics; /predict/moe for mixture-of-experts ensembles)");
   serve->add_option("models", flags->models, "model files or folders (id = file stem)")->required();
   serve->add_option("--host", flags->host, "address to bind (default 127.0.0.1)");
   serve->add_option("--port", flags->port, "port (0 = any free port, printed on stderr)");
@@ -58,11 +65,19 @@ void register_serve_commands(CLI::App& app, Registry& registry) {
   registry.add(serve, [flags] {
     std::vector<serve::ServedModel> served;
     std::vector<serve::ServedSpeechModel> speech;
+    std::vector<serve::ServedEnsemble> ensembles;
     std::unique_ptr<ThreadPool> owned;
     if (flags->threads > 0) owned = std::make_unique<ThreadPool>(flags->threads);
     for (const auto& path : flags->models) {
       std::filesystem::path p(path);
       const std::string id = (std::filesystem::is_directory(p) ? p.filename() : p.stem()).string();
+      if (is_moe_ensemble(path)) {
+        auto ensemble = models::MixtureOfExperts::open(path, owned.get());
+        if (!ensemble) return report(ensemble.error());
+        ensembles.push_back({id, std::move(ensemble).value()});
+        fmt::print(stderr, "serving {} as '{}' (mixture of experts, POST /predict/moe)\n", path, id);
+        continue;
+      }
       if (is_whisper_model(path)) {
         auto whisper = models::load_whisper(path, std::nullopt, {.pool = owned.get(), .kv_dtype = DType::f16});
         if (!whisper) return report(whisper.error());
@@ -94,7 +109,7 @@ void register_serve_commands(CLI::App& app, Registry& registry) {
     options.workers = flags->workers;
     options.max_context = flags->context;
     options.max_request_seconds = flags->timeout;
-    serve::Server server(std::move(served), options, std::move(speech));
+    serve::Server server(std::move(served), options, std::move(speech), std::move(ensembles));
     const int port = flags->port == 0 ? server.bind_to_any_port(flags->host) : flags->port;
     running_server = &server;
     std::signal(SIGINT, stop_server);

@@ -1,7 +1,8 @@
 /// @file server.hpp
 /// @brief Server: an OpenAI-compatible HTTP server for apr's language models (cpp-httplib):
 /// /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/models, /health, /metrics,
-/// /v1/audio/transcriptions (Whisper models), /models/{id}/metadata; a bounded queue served by a
+/// /v1/audio/transcriptions (Whisper models), /models/{id}/metadata, /models/{id}/experts,
+/// /predict/moe (mixture-of-experts ensembles); a bounded queue served by a
 /// fixed number of model workers; Bearer auth compared in constant time; JSON error bodies for
 /// every failure.
 #pragma once
@@ -23,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apr/models/language_model.hpp"
+#include "apr/models/mixture_of_experts.hpp"
 #include "apr/runtime/generator.hpp"
 #include "apr/serve/metrics.hpp"
 #include "apr/serve/openai_request.hpp"
@@ -43,6 +45,12 @@ struct ServedModel {
   text::ChatTemplate chat_template;                      ///< how chats become prompts
   std::vector<int32_t> stop_ids;                         ///< end-of-turn / end-of-text ids
   nlohmann::json metadata;                               ///< shown by /models/{id}/metadata
+};
+
+/// A mixture-of-experts ensemble the server offers through /predict/moe.
+struct ServedEnsemble {
+  std::string id;                                               ///< name clients use in "model"
+  std::shared_ptr<const models::MixtureOfExperts> model;        ///< the ensemble
 };
 
 /// Limits and identity of a server.
@@ -71,9 +79,14 @@ inline bool constant_time_equal(std::string_view a, std::string_view b) {
 /// The HTTP server. Call listen() (blocking) or bind_to_any_port() + listen_after_bind().
 class Server {
  public:
-  /// A server over the language `models` and the speech models `speech` with `options`.
-  Server(std::vector<ServedModel> models, ServerOptions options, std::vector<ServedSpeechModel> speech = {})
+  /// A server over the language `models`, the speech models `speech` and the mixture-of-experts `ensembles` with `options`.
+  Server(std::vector<ServedModel> models, ServerOptions options, std::vector<ServedSpeechModel> speech = {},
+         std::vector<ServedEnsemble> ensembles = {})
       : options_(std::move(options)), scheduler_(options_.workers, options_.max_queue, metrics_) {
+    for (auto& m : ensembles) {
+      const std::string id = m.id;
+      ensembles_.emplace(id, std::move(m));
+    }
     for (auto& m : models) {
       const std::string id = m.id;
       models_.emplace(id, std::move(m));
@@ -179,6 +192,7 @@ class Server {
       nlohmann::json data = nlohmann::json::array();
       for (const auto& [id, model] : models_) data.push_back({{"id", id}, {"object", "model"}, {"owned_by", "apr"}, {"created", 0}});
       for (const auto& [id, model] : speech_) data.push_back({{"id", id}, {"object", "model"}, {"owned_by", "apr"}, {"created", 0}});
+      for (const auto& [id, model] : ensembles_) data.push_back({{"id", id}, {"object", "model"}, {"owned_by", "apr"}, {"created", 0}});
       res.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), "application/json");
     }));
     http_.Get(R"(/models/([^/]+)/metadata)", guarded("/models/{id}/metadata", [this](const httplib::Request& req, httplib::Response& res) {
@@ -198,6 +212,11 @@ class Server {
     }));
     http_.Get(R"(/models/([^/]+)/experts)", guarded("/models/{id}/experts", [this](const httplib::Request& req, httplib::Response& res) {
       const ServedModel* model = find_model(req.matches[1]);
+      if (const auto ensemble = ensembles_.find(req.matches[1]); model == nullptr && ensemble != ensembles_.end()) {
+        nlohmann::json statistics = ensemble->second.model->statistics_json();
+        statistics["id"] = ensemble->first;
+        return res.set_content(statistics.dump(), "application/json");
+      }
       if (model == nullptr) return send_error(res, 404, fmt::format("model '{}' not found", std::string(req.matches[1])), "not_found");
       nlohmann::json statistics = model->model->expert_statistics();
       if (statistics.is_null()) return send_error(res, 404, fmt::format("model '{}' ({}) has no experts", model->id, model->model->architecture()), "not_found");
@@ -206,8 +225,53 @@ class Server {
     }));
     http_.Post("/v1/chat/completions", guarded("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, true); }));
     http_.Post("/v1/completions", guarded("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { complete(req, res, false); }));
+    http_.Post("/predict/moe", guarded("/predict/moe", [this](const httplib::Request& req, httplib::Response& res) { predict_moe(req, res); }));
     http_.Post("/v1/audio/transcriptions", guarded("/v1/audio/transcriptions", [this](const httplib::Request& req, httplib::Response& res) { transcribe(req, res); },
                                                    options_.max_audio_bytes));
+  }
+
+  /// POST /predict/moe: {"model", "input": [x…] or "inputs": [[x…]…], "dropout_seed"} → outputs, chosen experts, weights.
+  /// Ensembles are small and thread-safe, so they run on the connection's thread.
+  void predict_moe(const httplib::Request& req, httplib::Response& res) {
+    const auto body = nlohmann::json::parse(req.body, nullptr, false);
+    if (!body.is_object()) return send_error(res, 400, "the body must be a JSON object", "invalid_request_error");
+    const std::string id = body.contains("model") && body["model"].is_string() ? body["model"].get<std::string>() : "";
+    auto it = id.empty() && ensembles_.size() == 1 ? ensembles_.begin() : ensembles_.find(id);
+    if (it == ensembles_.end()) {
+      return send_error(res, 404, fmt::format("mixture of experts '{}' not found{}", id, ensembles_.empty() ? " (this server has none)" : ""), "not_found");
+    }
+    const bool single = body.contains("input");
+    const nlohmann::json rows = single ? nlohmann::json::array({body["input"]}) : body.value("inputs", nlohmann::json());
+    const models::MixtureOfExperts& model = *it->second.model;
+    std::vector<float> inputs;
+    if (!rows.is_array() || rows.empty()) return send_error(res, 400, "give 'input' (an array of numbers) or 'inputs' (an array of such arrays)", "invalid_request_error");
+    for (const auto& row : rows) {
+      if (!row.is_array() || row.size() != model.input_size()) {
+        return send_error(res, 400, fmt::format("each input must be an array of {} numbers", model.input_size()), "invalid_request_error");
+      }
+      for (const auto& value : row) {
+        if (!value.is_number()) return send_error(res, 400, fmt::format("input values must be numbers, not {}", value.dump()), "invalid_request_error");
+        inputs.push_back(value.get<float>());
+      }
+    }
+    models::MoePredictOptions options;
+    if (body.contains("dropout_seed")) {
+      if (!body["dropout_seed"].is_number_unsigned()) return send_error(res, 400, "'dropout_seed' must be a non-negative integer", "invalid_request_error");
+      options.dropout_seed = body["dropout_seed"].get<uint64_t>();
+    }
+    auto prediction = model.predict_batch(inputs, rows.size(), options);
+    if (!prediction) return send_error(res, 400, prediction.error().message, "invalid_request_error");
+    const size_t out = model.output_size(), top_k = model.config().top_k;
+    nlohmann::json outputs = nlohmann::json::array(), experts = nlohmann::json::array(), weights = nlohmann::json::array();
+    for (size_t r = 0; r < prediction->rows; ++r) {
+      outputs.push_back(std::vector<float>(prediction->outputs.begin() + r * out, prediction->outputs.begin() + (r + 1) * out));
+      experts.push_back(std::vector<int32_t>(prediction->experts.begin() + r * top_k, prediction->experts.begin() + (r + 1) * top_k));
+      weights.push_back(std::vector<float>(prediction->weights.begin() + r * top_k, prediction->weights.begin() + (r + 1) * top_k));
+    }
+    nlohmann::json response = {{"model", it->first}, {"capacity_overflow", prediction->capacity_overflow}};
+    if (single) response.update({{"output", outputs[0]}, {"experts", experts[0]}, {"weights", weights[0]}});
+    else response.update({{"outputs", outputs}, {"experts", experts}, {"weights", weights}});
+    res.set_content(response.dump(), "application/json");
   }
 
   /// Chunks of an SSE stream handed from a model worker to the HTTP thread.
@@ -400,6 +464,7 @@ class Server {
   Scheduler scheduler_;
   std::map<std::string, ServedModel> models_;
   std::map<std::string, ServedSpeechModel> speech_;
+  std::map<std::string, ServedEnsemble> ensembles_;
   httplib::Server http_;
   socket_t listen_socket_ = INVALID_SOCKET;  ///< the listening socket, to widen its backlog
   std::atomic<uint64_t> next_id_{1};
