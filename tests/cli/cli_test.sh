@@ -76,6 +76,17 @@ check "inspect qwen2-moe" 0 "mlp.experts.3.up_proj.weight" -- "$apr" tensors "$m
 check "import qwen2-moe to APR and run it" 0 "tensors" -- "$apr" import "$moe" -o "$work/moe.apr"
 check "imported moe runs" 0 '"ids"' -- "$apr" run "$work/moe.apr" --prompt-ids 206,495,189 -n 3 --json
 
+cp "$fixtures/qwen2/qwen2-v512/config.json" "$work/tiny-config.json"
+check "synth qwen2 from a config as APR" 0 "qwen2 2 layers" -- "$apr" synth qwen2 --config "$work/tiny-config.json" --dtype q8_0 -o "$work/synth.apr"
+check "synthetic APR runs" 0 '"ids"' -- "$apr" run "$work/synth.apr" --prompt-ids 1,2,3 -n 2 --json
+check "synth qwen2 as GGUF" 0 "q4_0" -- "$apr" synth qwen2 --config "$work/tiny-config.json" -o "$work/synth.gguf"
+check "synthetic GGUF runs" 0 '"ids"' -- "$apr" run "$work/synth.gguf" --prompt-ids 1,2,3 -n 2 --json
+mkdir -p "$work/synth-st"
+check "synth qwen2 as SafeTensors folder" 0 "safetensors" -- "$apr" synth qwen2 --config "$work/tiny-config.json" --dtype f16 -o "$work/synth-st/model.safetensors"
+check "synthetic folder runs" 0 '"ids"' -- "$apr" run "$work/synth-st" --prompt-ids 1,2,3 -n 2 --json
+check "synth bad extension" 2 "extension" -- "$apr" synth qwen2 --config "$work/tiny-config.json" -o "$work/synth.bin"
+check "synth bad whisper size" 2 "unknown Whisper size" -- "$apr" synth whisper --dims huge -o "$work/w.apr"
+
 gguf=$fixtures/qwen2/formats
 check "inspect gguf" 0 "general.architecture: qwen2" -- "$apr" inspect "$gguf/qwen2-v512-q4_0.gguf"
 check "tensors gguf json" 0 '"dtype": "q4_0"' -- "$apr" tensors "$gguf/qwen2-v512-q4_0.gguf" --json

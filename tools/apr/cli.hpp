@@ -110,6 +110,8 @@ void register_convert_commands(CLI::App& app, Registry& registry);
 void register_serve_commands(CLI::App& app, Registry& registry);
 /// `apr chat`.
 void register_chat_commands(CLI::App& app, Registry& registry);
+/// `apr synth`.
+void register_synth_commands(CLI::App& app, Registry& registry);
 /// `apr transcribe`.
 void register_transcribe_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.

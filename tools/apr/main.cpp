@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   apr::cli::register_file_commands(app, registry);
   apr::cli::register_convert_commands(app, registry);
   apr::cli::register_transcribe_commands(app, registry);
+  apr::cli::register_synth_commands(app, registry);
   apr::cli::register_serve_commands(app, registry);
   apr::cli::register_completion_commands(app, registry);
   try {

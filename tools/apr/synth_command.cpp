@@ -1,0 +1,122 @@
+// apr synth: random-weight models at real dimensions, for benchmarks (Qwen2 from a config.json
+// or the Qwen2-0.5B dims; Whisper at a released size), written as APR, GGUF or SafeTensors.
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "apr/format/apr_writer.hpp"
+#include "apr/format/safetensors_writer.hpp"
+#include "apr/models/load.hpp"
+#include "apr/models/qwen2_gguf.hpp"
+#include "apr/models/synth.hpp"
+#include "cli.hpp"
+
+namespace apr::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SynthFlags {
+  std::string architecture;
+  std::string config;
+  std::string dims = "0.5b";
+  std::string dtype = "q4_0";
+  std::string output;
+  uint64_t seed = 42;
+};
+
+/// Qwen2-0.5B's dims (Qwen/Qwen2-0.5B config.json).
+models::Qwen2Config qwen2_0_5b() {
+  models::Qwen2Config c;
+  c.vocab_size = 151936;
+  c.hidden_size = 896;
+  c.intermediate_size = 4864;
+  c.num_hidden_layers = 24;
+  c.num_attention_heads = 14;
+  c.num_key_value_heads = 2;
+  c.head_dim = 64;
+  c.rope_theta = 1000000.0f;
+  c.rms_norm_eps = 1e-6f;
+  c.tie_word_embeddings = true;
+  c.max_position_embeddings = 32768;
+  return c;
+}
+
+/// Writes `file` to `output` in the format its extension names (.apr, .gguf, .safetensors).
+Result<void> write_model(const format::MemoryTensorFile& file, const std::string& output, const std::function<Result<void>()>& write_gguf) {
+  const std::string extension = fs::path(output).extension().string();
+  std::vector<format::AprWriteTensor> tensors;
+  for (const auto& t : file.tensors()) tensors.push_back(format::AprWriteTensor::from_view(t));
+  if (extension == ".apr") return format::write_apr(output, format::apr_metadata_text(file.metadata()), std::move(tensors));
+  if (extension == ".safetensors") return format::write_safetensors(output, std::move(tensors), {{"format", "pt"}});
+  if (extension == ".gguf") return write_gguf();
+  return make_error(ErrorCode::invalid_argument, "{}: the extension must be .apr, .gguf or .safetensors", output);
+}
+
+int run_synth(const SynthFlags& flags) {
+  const auto dtype = parse_dtype(flags.dtype);
+  if (!dtype || !is_weight_dtype(*dtype)) {
+    return report(make_error(ErrorCode::invalid_argument, "--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", flags.dtype));
+  }
+  if (flags.architecture == "qwen2") {
+    Result<models::Qwen2Config> config = qwen2_0_5b();
+    if (!flags.config.empty()) {
+      auto json = models::read_json_file(flags.config);
+      if (!json) return report(json.error());
+      config = models::Qwen2Config::from_hf_json(*json);
+    } else if (flags.dims != "0.5b") {
+      return report(make_error(ErrorCode::invalid_argument, "--dims {}: qwen2 knows 0.5b (or pass --config config.json)", flags.dims));
+    }
+    if (!config) return report(config.error());
+    auto file = models::synthesize_qwen2(*config, *dtype, flags.seed);
+    if (!file) return report(file.error());
+    auto status = write_model(**file, flags.output, [&] {
+      return models::write_qwen2_gguf(**file, *config, flags.output, *dtype, fs::path(flags.output).stem().string());
+    });
+    if (!status) return report(status.error());
+    if (fs::path(flags.output).extension() == ".safetensors") {  // a loadable folder: config.json beside the weights
+      const auto& m = (*file)->metadata();
+      nlohmann::json hf = {{"model_type", "qwen2"}, {"vocab_size", m["vocab_size"]}, {"hidden_size", m["hidden_size"]},
+                           {"intermediate_size", m["intermediate_size"]}, {"num_hidden_layers", m["num_layers"]},
+                           {"num_attention_heads", m["num_heads"]}, {"num_key_value_heads", m["num_kv_heads"]}, {"head_dim", m["head_dim"]},
+                           {"rope_theta", m["rope_theta"]}, {"rms_norm_eps", m["rms_norm_eps"]},
+                           {"tie_word_embeddings", m["tie_word_embeddings"]}, {"max_position_embeddings", m["max_position_embeddings"]}};
+      std::ofstream(fs::path(flags.output).parent_path() / "config.json") << hf.dump(2) << "\n";
+    }
+    fmt::print("{}: qwen2 {} layers × {} wide, {} weights\n", flags.output, config->num_hidden_layers, config->hidden_size, to_string(*dtype));
+    return kOk;
+  }
+  auto config = models::whisper_dims(flags.dims == "0.5b" ? "tiny" : flags.dims);
+  if (!config) return report(config.error());
+  auto file = models::synthesize_whisper(*config, flags.seed);
+  if (!file) return report(file.error());
+  auto status = write_model(**file, flags.output, [&]() -> Result<void> {
+    return make_error(ErrorCode::unsupported, "{}: Whisper models are written as .apr or .safetensors", flags.output);
+  });
+  if (!status) return report(status.error());
+  if (fs::path(flags.output).extension() == ".safetensors") {
+    nlohmann::json hf = (*file)->metadata();
+    hf.erase("architecture");
+    std::ofstream(fs::path(flags.output).parent_path() / "config.json") << hf.dump(2) << "\n";
+  }
+  fmt::print("{}: whisper {} ({} + {} layers × {} wide), f16 weights\n", flags.output, flags.dims == "0.5b" ? "tiny" : flags.dims,
+             config->encoder_layers, config->decoder_layers, config->d_model);
+  return kOk;
+}
+
+}  // namespace
+
+void register_synth_commands(CLI::App& app, Registry& registry) {
+  auto flags = std::make_shared<SynthFlags>();
+  auto* command = app.add_subcommand("synth", "Write a random-weight model at real dimensions for benchmarks (qwen2 or whisper)");
+  command->add_option("architecture", flags->architecture, "qwen2 or whisper")->required()->check(CLI::IsMember({"qwen2", "whisper"}));
+  command->add_option("--config", flags->config, "qwen2: a Hugging Face config.json giving the dims");
+  command->add_option("--dims", flags->dims, "named dims: qwen2 0.5b (default); whisper tiny, base, small, medium, large-v3");
+  command->add_option("--dtype", flags->dtype, "qwen2 matrix dtype: f32, f16, bf16, q8_0, q4_0 (default q4_0)");
+  command->add_option("--seed", flags->seed, "random seed (same seed, same weights)");
+  command->add_option("-o,--output", flags->output, "output .apr, .gguf (qwen2) or .safetensors (config.json written beside it)")->required();
+  registry.add(command, [flags] { return run_synth(*flags); });
+}
+
+}  // namespace apr::cli
