@@ -6735,7 +6735,7 @@ inline std::optional<std::string> qwen2_hf_name(std::string_view gguf_name) {
 }
 
 /// A Hugging Face style config.json for the Qwen2 or Qwen2-MoE model in a GGUF file (llama.cpp's
-/// qwen2.* / qwen2moe.* keys; the vocabulary from <arch>.vocab_size or token_embd's rows; tied when
+/// qwen2.* / qwen2moe.* keys; the vocabulary from `<arch>.vocab_size` or token_embd's rows; tied when
 /// there is no output.weight). llama.cpp's qwen2moe has no key for norm_topk_prob, decoder_sparse_step
 /// or mlp_only_layers: every layer is sparse and the top-k weights are not renormalised, as in Qwen1.5-MoE.
 inline Result<nlohmann::json> qwen2_config_from_gguf(const format::TensorFile& file) {
@@ -7277,6 +7277,7 @@ class LogMel {
                     ThreadPool& pool) const {
     constexpr size_t kBlock = 16;
     const size_t blocks = (last - first + kBlock - 1) / kBlock;
+    const float silent = std::log10(static_cast<float>(kPowerFloor));
     pool.run([&](size_t index, size_t count) {
       std::array<float, kFftSize> gathered;
       std::array<double, kFftSize> frame;
@@ -7295,7 +7296,7 @@ class LogMel {
             for (size_t k = 0; k < kFftSize; ++k) gathered[k] = signal.at(start + static_cast<ptrdiff_t>(k));
           }
           if (std::all_of(samples, samples + kFftSize, [](float s) { return s == 0.0f; })) {
-            for (size_t m = 0; m < n_mels_; ++m) target[m * band_stride] = kSilentLog10;  // the FFT of zeros is exactly zero
+            for (size_t m = 0; m < n_mels_; ++m) target[m * band_stride] = silent;  // the FFT of zeros is exactly zero
             continue;
           }
           for (size_t k = 0; k < kFftSize; ++k) frame[k] = static_cast<double>(samples[k]) * window_[k];
@@ -7312,14 +7313,115 @@ class LogMel {
     });
   }
 
-  static constexpr double kPowerFloor = 1e-10;   ///< whisper's clamp before log10
-  static constexpr float kSilentLog10 = -10.0f;  ///< log10 of kPowerFloor
+  static constexpr double kPowerFloor = 1e-10;  ///< whisper's clamp before log10
 
   size_t n_mels_;
   std::vector<float> filters_;
   std::vector<BandSupport> support_;
   std::vector<float> window_;
   std::shared_ptr<const Plan> plan_;
+};
+
+/// Whisper's log-mel computed as audio arrives: each frame is computed once, as soon as every
+/// sample its window reads has been fed, with the same code as LogMel::log10_mel, so the frames
+/// are bit for bit those of the batch spectrogram. Frames reaching past the end of the audio
+/// (its zero padding and the reflection at the end) wait for finish().
+///
+/// The clamp at (max − 8) needs the maximum of the whole spectrogram, which a stream does not
+/// know until its end. The stream therefore keeps the log10 values unclamped and tracks their
+/// running maximum: spectrogram() clamps at the maximum so far, and after finish() that is the
+/// batch result exactly; earlier copies differ only in values below a later, louder passage's
+/// max − 8, which rise to the new floor. Models trained with a fixed clamp (Voxtral Realtime's
+/// global_log_mel_max) use spectrogram(max), whose frames never change.
+class LogMelStream {
+ public:
+  /// A stream over `front_end` (kept by reference: it must outlive the stream).
+  explicit LogMelStream(const LogMel& front_end) : front_end_(&front_end) {}
+
+  /// Adds `samples` (16 kHz mono) and computes the frames they complete, over `pool`; returns
+  /// how many frames were added. Non-finite samples are refused (by index in the stream) before
+  /// anything is kept, so the stream stays usable.
+  Result<size_t> feed(std::span<const float> samples, ThreadPool& pool) {
+    if (finished_) return make_error(ErrorCode::invalid_argument, "log-mel stream: feed() after finish()");
+    if (auto finite = LogMel::check_finite(samples, fed_); !finite) return std::move(finite).error();
+    pending_.insert(pending_.end(), samples.begin(), samples.end());
+    fed_ += samples.size();
+    // frame f reads samples f·160 − 200 … f·160 + 199, and frame 0 reflects up to sample 200
+    const size_t complete = fed_ < LogMel::kMinSamples ? 0 : (fed_ - kFftSize / 2) / kHopLength + 1;
+    return compute_until(complete, fed_, pool);
+  }
+
+  /// Ends the stream as if `padding` zero samples followed the audio (whisper's transcribe()
+  /// pads with 30 s): computes the remaining frames; returns how many were added.
+  Result<size_t> finish(size_t padding, ThreadPool& pool) {
+    if (finished_) return make_error(ErrorCode::invalid_argument, "log-mel stream: finish() called twice");
+    const size_t total = fed_ + padding;
+    if (total / kHopLength > 0 && total < LogMel::kMinSamples) {
+      return make_error(ErrorCode::invalid_argument, "log-mel stream: {} samples are too few for reflect padding (need at least {})", total,
+                        LogMel::kMinSamples);
+    }
+    finished_ = true;
+    return compute_until(total / kHopLength, total, pool);
+  }
+
+  /// Frames computed so far.
+  [[nodiscard]] size_t frames() const noexcept { return frames_; }
+  /// Samples fed so far.
+  [[nodiscard]] size_t samples() const noexcept { return fed_; }
+  /// True once finish() has run.
+  [[nodiscard]] bool finished() const noexcept { return finished_; }
+  /// The largest log10 mel value so far (−∞ before the first frame).
+  [[nodiscard]] float max_log10() const noexcept { return max_log10_; }
+
+  /// The unclamped log10 mel values of the frames so far, [n_mels][frames].
+  [[nodiscard]] MelSpectrogram log10_mel() const {
+    const size_t n_mels = front_end_->n_mels();
+    MelSpectrogram mel{n_mels, frames_, std::vector<float>(n_mels * frames_)};
+    for (size_t f = 0; f < frames_; ++f) {
+      for (size_t m = 0; m < n_mels; ++m) mel.values[m * frames_ + f] = log10_[f * n_mels + m];
+    }
+    return mel;
+  }
+
+  /// The frames so far clamped at the running maximum − 8 and scaled: after finish(), equal to
+  /// LogMel::compute of the same audio and padding.
+  [[nodiscard]] MelSpectrogram spectrogram() const { return spectrogram(max_log10_); }
+
+  /// The frames so far clamped at `max` − 8 and scaled (a fixed clamp: frames never change).
+  [[nodiscard]] MelSpectrogram spectrogram(float max) const {
+    auto mel = log10_mel();
+    LogMel::normalize(mel.values, max);
+    return mel;
+  }
+
+ private:
+  /// Computes frames up to `end` of the signal of `total` samples (the fed ones, then zeros),
+  /// then drops the samples no later frame reads.
+  Result<size_t> compute_until(size_t end, size_t total, ThreadPool& pool) {
+    if (end <= frames_) return size_t{0};
+    const size_t n_mels = front_end_->n_mels();
+    const size_t added = end - frames_;
+    log10_.resize(end * n_mels);
+    front_end_->log10_frames({pending_, pending_offset_, total}, frames_, end, log10_.data() + frames_ * n_mels, n_mels, 1, pool);
+    max_log10_ = std::max(max_log10_, *std::max_element(log10_.begin() + static_cast<ptrdiff_t>(frames_ * n_mels), log10_.end()));
+    frames_ = end;
+    const size_t keep_from = frames_ * kHopLength < kFftSize / 2 ? 0 : frames_ * kHopLength - kFftSize / 2;  // next frame's first sample
+    if (keep_from > pending_offset_) {
+      const size_t drop = std::min(keep_from - pending_offset_, pending_.size());
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(drop));
+      pending_offset_ += drop;
+    }
+    return added;
+  }
+
+  const LogMel* front_end_;
+  std::vector<float> pending_;  ///< samples from pending_offset_ on, still read by frames to come
+  size_t pending_offset_ = 0;
+  size_t fed_ = 0;
+  size_t frames_ = 0;
+  std::vector<float> log10_;  ///< [frames][n_mels], unclamped
+  float max_log10_ = -std::numeric_limits<float>::infinity();
+  bool finished_ = false;
 };
 
 /// The first `frames` frames of `mel`, zero-padded when it is shorter (whisper's pad_or_trim).
@@ -9087,8 +9189,8 @@ struct VoxtralConfig {
   size_t n_left_pad_tokens = 32;        ///< silent tokens before the audio
   size_t n_delay_tokens = 6;            ///< transcription delay in tokens (480 ms)
   size_t n_right_pad_tokens = 17;       ///< silent tokens after the audio
-  int32_t bos_id = 1;                   ///< <s>
-  int32_t eos_id = 2;                   ///< </s>
+  int32_t bos_id = 1;                   ///< the `<s>` token id
+  int32_t eos_id = 2;                   ///< the `</s>` token id
   int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
 
   /// Reads Mistral's params.json; errors name the missing or bad field.
@@ -9187,9 +9289,15 @@ class VoxtralRealtime {
   struct Layer {
     nn::RmsNorm attention_norm;  ///< before attention
     nn::RmsNorm ffn_norm;        ///< before the FFN
-    nn::Linear<W> wq, wk, wv, wo;  ///< attention projections (encoder: biases on q, v, o)
-    nn::Linear<W> w1, w2, w3;      ///< SwiGLU: w2(silu(w1 x) · w3 x) (encoder: bias on w2)
-    nn::Linear<F32> ada_down, ada_up;  ///< decoder: the time-conditioning MLP
+    nn::Linear<W> wq;        ///< query projection (encoder: with bias)
+    nn::Linear<W> wk;        ///< key projection
+    nn::Linear<W> wv;        ///< value projection (encoder: with bias)
+    nn::Linear<W> wo;        ///< output projection (encoder: with bias)
+    nn::Linear<W> w1;        ///< SwiGLU gate: w2(silu(w1 x) · w3 x)
+    nn::Linear<W> w2;        ///< SwiGLU down projection (encoder: with bias)
+    nn::Linear<W> w3;        ///< SwiGLU up projection
+    nn::Linear<F32> ada_down;  ///< decoder: time-conditioning MLP, first layer
+    nn::Linear<F32> ada_up;    ///< decoder: time-conditioning MLP, second layer
   };
 
   /// Loads `config`'s weights from `file` (Mistral consolidated names).

@@ -79,9 +79,15 @@ class VoxtralRealtime {
   struct Layer {
     nn::RmsNorm attention_norm;  ///< before attention
     nn::RmsNorm ffn_norm;        ///< before the FFN
-    nn::Linear<W> wq, wk, wv, wo;  ///< attention projections (encoder: biases on q, v, o)
-    nn::Linear<W> w1, w2, w3;      ///< SwiGLU: w2(silu(w1 x) · w3 x) (encoder: bias on w2)
-    nn::Linear<F32> ada_down, ada_up;  ///< decoder: the time-conditioning MLP
+    nn::Linear<W> wq;        ///< query projection (encoder: with bias)
+    nn::Linear<W> wk;        ///< key projection
+    nn::Linear<W> wv;        ///< value projection (encoder: with bias)
+    nn::Linear<W> wo;        ///< output projection (encoder: with bias)
+    nn::Linear<W> w1;        ///< SwiGLU gate: w2(silu(w1 x) · w3 x)
+    nn::Linear<W> w2;        ///< SwiGLU down projection (encoder: with bias)
+    nn::Linear<W> w3;        ///< SwiGLU up projection
+    nn::Linear<F32> ada_down;  ///< decoder: time-conditioning MLP, first layer
+    nn::Linear<F32> ada_up;    ///< decoder: time-conditioning MLP, second layer
   };
 
   /// Loads `config`'s weights from `file` (Mistral consolidated names).

@@ -39,8 +39,8 @@ struct VoxtralConfig {
   size_t n_left_pad_tokens = 32;        ///< silent tokens before the audio
   size_t n_delay_tokens = 6;            ///< transcription delay in tokens (480 ms)
   size_t n_right_pad_tokens = 17;       ///< silent tokens after the audio
-  int32_t bos_id = 1;                   ///< <s>
-  int32_t eos_id = 2;                   ///< </s>
+  int32_t bos_id = 1;                   ///< the `<s>` token id
+  int32_t eos_id = 2;                   ///< the `</s>` token id
   int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
 
   /// Reads Mistral's params.json; errors name the missing or bad field.
