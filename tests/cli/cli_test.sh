@@ -125,6 +125,13 @@ check "transcribe writes files" 0 "wrote .*a_hello.txt" -- "$apr" transcribe "$w
 check "transcribe missing audio" 3 "nope.wav" -- "$apr" transcribe "$whisper" "$work/nope.wav"
 check "transcribe text as audio" 3 "cannot read audio" -- "$apr" transcribe "$whisper" "$fixtures/whisper/whisper-micro/config.json"
 check "transcribe bad format" 2 "" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" -f docx
+check "transcribe --vad lists speech segments" 0 '"vad_segments": \[' -- "$apr" transcribe "$whisper" "$speech/b_sentence.wav" --vad --language en --temperature 0 --json
+check "transcribe --vad on silence decodes nothing" 0 "VAD found 0 speech segments" -- "$apr" transcribe "$whisper" "$speech/e_silence.wav" --vad --language en
+check "transcribe --list-devices" 0 "" -- "$apr" transcribe --list-devices
+check "transcribe --mic from ALSA's null device" 0 "2.0 s of audio from 'null'" -- "$apr" transcribe "$whisper" --mic --mic-device null --duration 2 --language en --temperature 0
+check "transcribe --mic missing device" 3 "capture device 'apr_no_such_device'" -- "$apr" transcribe "$whisper" --mic --mic-device apr_no_such_device
+check "transcribe --mic with files" 2 "one of the two" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --mic
+check "transcribe without audio" 2 "one of the two" -- "$apr" transcribe "$whisper"
 check "transcribe unknown language" 2 "unknown language" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language xx
 
 echo "$passed passed, $failed failed"

@@ -1,14 +1,19 @@
 // apr transcribe: speech to text with a Whisper model, as openai/whisper's command line does it.
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "apr/audio/capture.hpp"
+#include "apr/audio/vad.hpp"
 #include "apr/audio_io.hpp"
 #include "apr/models/load_whisper.hpp"
 #include "apr/runtime/transcript_writer.hpp"
+#include "apr/runtime/whisper_stream.hpp"
 #include "apr/runtime/whisper_transcribe.hpp"
 #include "apr/text/load_tokenizer.hpp"
 #include "cli.hpp"
@@ -36,7 +41,50 @@ struct TranscribeFlags {
   std::string kv_dtype = "f16";
   size_t threads = 0;
   bool json = false;
+  bool vad = false;
+  audio::VadOptions vad_options;
+  bool mic = false;
+  std::string mic_device = "default";
+  double duration = 0.0;
+  bool list_devices = false;
 };
+
+/// Set by SIGINT while the microphone is being transcribed.
+std::atomic<bool> stop_capture{false};
+
+/// Lists the ALSA capture devices.
+int list_devices(bool json) {
+  auto devices = audio::list_capture_devices();
+  if (!devices) return report(devices.error());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : *devices) out.push_back({{"name", d.name}, {"description", d.description}});
+    print_json(out);
+    return kOk;
+  }
+  if (devices->empty()) fmt::print(stderr, "no capture devices (ALSA lists none)\n");
+  for (const auto& d : *devices) fmt::print("{}\t{}\n", d.name, d.description);
+  return kOk;
+}
+
+/// Speech segments of `samples` as clip_timestamps (start, end, … in seconds), reported on stderr.
+Result<std::vector<double>> speech_clips(const std::string& path, std::span<const float> samples, const audio::VadOptions& options,
+                                         nlohmann::json& report_json) {
+  auto segments = audio::detect_speech(samples, options);
+  if (!segments) return std::move(segments).error().with_context(path);
+  std::vector<double> clips;
+  double speech = 0.0;
+  report_json = nlohmann::json::array();
+  for (const auto& s : *segments) {
+    clips.push_back(s.start_seconds(options.sample_rate));
+    clips.push_back(s.end_seconds(options.sample_rate));
+    speech += clips.back() - clips[clips.size() - 2];
+    report_json.push_back({{"start", clips[clips.size() - 2]}, {"end", clips.back()}, {"confidence", s.confidence}});
+  }
+  fmt::print(stderr, "{}: VAD found {} speech segments, {:.1f} s of {:.1f} s\n", path, segments->size(), speech,
+             static_cast<double>(samples.size()) / static_cast<double>(options.sample_rate));
+  return clips;
+}
 
 /// Writes `text` to `path` through a temporary file renamed into place.
 Result<void> write_atomically(const std::filesystem::path& path, const std::string& text) {
@@ -52,7 +100,51 @@ Result<void> write_atomically(const std::filesystem::path& path, const std::stri
   return ok();
 }
 
+/// Transcribes the microphone live: committed segments on stdout as they become final, the
+/// tentative text on stderr; Ctrl-C (or --duration) ends the stream, then the rest is printed.
+int transcribe_microphone(const TranscribeFlags& flags, runtime::WhisperDecoder& decoder, const audio::LogMel& front_end,
+                          const runtime::TranscribeOptions& options, ThreadPool& pool) {
+  auto microphone = audio::Microphone::open(flags.mic_device);
+  if (!microphone) return report(microphone.error());
+  auto stream = runtime::WhisperStream::create(decoder, front_end, options, pool);
+  if (!stream) return report(stream.error());
+  stop_capture = false;
+  auto* previous = std::signal(SIGINT, [](int) { stop_capture = true; });
+  fmt::print(stderr, "listening on '{}' (Ctrl-C to stop)\n", flags.mic_device);
+  const auto limit = static_cast<size_t>(flags.duration * 16000.0);
+  std::vector<float> chunk(8000);
+  size_t printed = 0;
+  while (!stop_capture && (limit == 0 || stream->samples() < limit)) {
+    auto got = microphone->read(std::span<float>(chunk).first(limit == 0 ? chunk.size() : std::min(chunk.size(), limit - stream->samples())));
+    if (!got) {
+      std::signal(SIGINT, previous);
+      return report(got.error());
+    }
+    auto update = stream->feed(std::span<const float>(chunk).first(*got));
+    if (!update) {
+      std::signal(SIGINT, previous);
+      return report(update.error());
+    }
+    for (const auto& segment : update->committed) fmt::print("{}\n", segment.text);
+    printed += update->committed.size();
+    if (!update->tentative.empty()) fmt::print(stderr, "… {}\n", update->tentative);
+    std::fflush(stdout);
+  }
+  std::signal(SIGINT, previous);
+  if (stream->samples() == 0) return report(make_error(ErrorCode::io, "capture device '{}': no audio was read", flags.mic_device));
+  auto transcript = stream->finish();
+  if (!transcript) return report(transcript.error());
+  // finish() may redo windows whose frames a louder later passage changed; print what is new
+  for (size_t i = std::min(printed, transcript->segments.size()); i < transcript->segments.size(); ++i) fmt::print("{}\n", transcript->segments[i].text);
+  fmt::print(stderr, "{:.1f} s of audio from '{}'\n", static_cast<double>(stream->samples()) / 16000.0, flags.mic_device);
+  return kOk;
+}
+
 int run_transcribe(const TranscribeFlags& flags) {
+  if (flags.list_devices) return list_devices(flags.json);
+  if (flags.model.empty()) return report(make_error(ErrorCode::invalid_argument, "give a Whisper model"));
+  if (flags.mic == !flags.audio.empty()) return report(make_error(ErrorCode::invalid_argument, "give audio files or --mic (one of the two)"));
+  if (flags.mic && flags.vad) return report(make_error(ErrorCode::invalid_argument, "--vad skips silence in files; it does not apply to --mic"));
   auto format = runtime::parse_transcript_format(flags.json ? "json" : flags.output_format);
   if (!format) return report(format.error());
   std::optional<DType> dtype;
@@ -86,6 +178,7 @@ int run_transcribe(const TranscribeFlags& flags) {
   options.word_timestamps = flags.word_timestamps;
   options.condition_on_previous_text = !flags.no_condition;
   if (!flags.initial_prompt.empty()) options.initial_prompt = flags.initial_prompt;
+  if (flags.mic) return transcribe_microphone(flags, *decoder, *front_end, options, pool);
   runtime::WhisperTranscriber transcriber(*decoder);
 
   nlohmann::json results = nlohmann::json::array();
@@ -93,8 +186,18 @@ int run_transcribe(const TranscribeFlags& flags) {
     auto audio = audio::read_audio(path);
     if (!audio) return report(audio.error());
     if (audio->clipped > 0) fmt::print(stderr, "warning: {}: {} samples clipped (|x| >= 1)\n", path, audio->clipped);
+    runtime::TranscribeOptions file_options = options;
+    nlohmann::json vad_segments;
+    if (flags.vad) {
+      auto clips = speech_clips(path, audio->samples, flags.vad_options, vad_segments);
+      if (!clips) return report(clips.error());
+      file_options.clip_timestamps = std::move(clips).value();
+    }
     const auto start = std::chrono::steady_clock::now();
-    auto transcript = transcriber.transcribe_samples(audio->samples, *front_end, options, pool);
+    runtime::Transcript silent;  // what VAD leaves nothing of transcribes to no segments
+    silent.language = options.decode.language;
+    auto transcript = flags.vad && file_options.clip_timestamps.empty() ? Result<runtime::Transcript>(std::move(silent))
+                                                                        : transcriber.transcribe_samples(audio->samples, *front_end, file_options, pool);
     if (!transcript) return report(transcript.error().with_context(path));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), language {}\n", path, audio->seconds(), seconds,
@@ -109,6 +212,7 @@ int run_transcribe(const TranscribeFlags& flags) {
     } else if (*format == runtime::TranscriptFormat::json) {
       auto document = runtime::transcript_json(*transcript);
       document["audio"] = path;
+      if (flags.vad) document["vad_segments"] = vad_segments;
       results.push_back(std::move(document));
     } else {
       fmt::print("{}", rendered);
@@ -124,8 +228,8 @@ int run_transcribe(const TranscribeFlags& flags) {
 void register_transcribe_commands(CLI::App& app, Registry& registry) {
   auto flags = std::make_shared<TranscribeFlags>();
   auto* command = app.add_subcommand("transcribe", "Transcribe or translate speech with a Whisper model (txt, json, srt, vtt, tsv)");
-  command->add_option("model", flags->model, "Whisper model: Hugging Face folder, .safetensors (config.json beside it) or .apr")->required();
-  command->add_option("audio", flags->audio, "audio files (WAV, FLAC, OGG, … or raw float32 .f32 at 16 kHz)")->required();
+  command->add_option("model", flags->model, "Whisper model: Hugging Face folder, .safetensors (config.json beside it) or .apr");
+  command->add_option("audio", flags->audio, "audio files (WAV, FLAC, OGG, … or raw float32 .f32 at 16 kHz)");
   command->add_option("--tokenizer", flags->tokenizer, "tokenizer folder or file (default: the model's folder)");
   command->add_option("--language", flags->language, "spoken language code (default: detected from the first 30 s)");
   command->add_option("--task", flags->task, "transcribe, or translate into English")->check(CLI::IsMember({"transcribe", "translate"}));
@@ -144,6 +248,15 @@ void register_transcribe_commands(CLI::App& app, Registry& registry) {
   command->add_option("--kv-dtype", flags->kv_dtype, "key/value storage (f16 or f32)")->check(CLI::IsMember({"f32", "f16"}));
   command->add_option("-t,--threads", flags->threads, "threads (default: all cores)");
   command->add_flag("--json", flags->json, "same as --output-format json (token ids and language probabilities included)");
+  command->add_flag("--vad", flags->vad, "detect speech by energy first and decode only its segments (silence skipped)");
+  command->add_option("--vad-threshold", flags->vad_options.threshold_db, "VAD: frames at or above this RMS level in dBFS are speech (default -40)");
+  command->add_option("--vad-min-speech-ms", flags->vad_options.min_speech_ms, "VAD: drop speech shorter than this (default 250)");
+  command->add_option("--vad-min-silence-ms", flags->vad_options.min_silence_ms, "VAD: silence that ends speech (default 300)");
+  command->add_option("--vad-pad-ms", flags->vad_options.speech_pad_ms, "VAD: margin kept around speech (default 200)");
+  command->add_flag("--mic", flags->mic, "transcribe the microphone live (ALSA) until Ctrl-C or --duration");
+  command->add_option("--mic-device", flags->mic_device, "ALSA capture device (default: default; see --list-devices)");
+  command->add_option("--duration", flags->duration, "with --mic: stop after this many seconds of audio")->check(CLI::NonNegativeNumber);
+  command->add_flag("--list-devices", flags->list_devices, "list ALSA capture devices and exit");
   registry.add(command, [flags] { return run_transcribe(*flags); });
 }
 
