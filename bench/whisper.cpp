@@ -1,6 +1,7 @@
 // bench/whisper: encoder milliseconds per 30 s window and decoder milliseconds per token of
 // Whisper<W> at the released dims (random F16 weights from synthesize_whisper, loaded into each
-// weight dtype), medians of several runs. Prints JSON.
+// weight dtype), medians of several runs, and the log-mel front end on 30 s of audio (80 and 128
+// bands, no padding: the spectrogram of one window). Prints JSON.
 // usage: bench_whisper [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16]
 // The KV storage defaults to f16, as whisper.cpp's does.
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "apr/audio/mel.hpp"
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/synth.hpp"
 #include "bench_support.hpp"
@@ -71,6 +73,18 @@ json bench_model(const models::WhisperModel& model, int runs, size_t tokens) {
           {"prompt_ms", prompt_s * 1e3}};
 }
 
+/// Milliseconds for the log-mel of 30 s of noise with `n_mels` bands over `pool`.
+json bench_log_mel(size_t n_mels, ThreadPool& pool, int runs) {
+  auto front_end = audio::LogMel::create(n_mels);
+  if (!front_end) return {{"error", front_end.error().message}};
+  std::vector<float> samples(audio::kWindowSamples);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> noise(0.0f, 0.1f);
+  for (float& s : samples) s = noise(rng);
+  const double seconds = bench::median_seconds([&] { (void)front_end->compute(samples, 0, pool); }, runs);
+  return {{"n_mels", n_mels}, {"audio_seconds", 30}, {"ms", seconds * 1e3}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +109,8 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   json report = {{"model", "whisper dims, random weights"}, {"threads", threads}, {"runs", runs},
                  {"kv_dtype", std::string(to_string(kv_dtype))}, {"results", json::array()}};
+  report["log_mel"] = {bench_log_mel(80, pool, std::max(runs, 5)), bench_log_mel(128, pool, std::max(runs, 5))};
+  fmt::print(stderr, "log-mel {}\n", report["log_mel"].dump());
   for (const auto& size : sizes) {
     auto config = models::whisper_dims(size);
     if (!config) {
