@@ -7,6 +7,7 @@
 #include "apr/models/load.hpp"
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/mixture_of_experts.hpp"
+#include "apr/models/model_text.hpp"
 #include "apr/models/moe_config.hpp"
 #include "apr/models/moe_writer.hpp"
 #include "apr/models/qwen2.hpp"

@@ -1,7 +1,8 @@
 /// @file runtime.hpp
-/// @brief Generation and decoding: sampler, generator, Whisper decoding, transcription and writers (apr::runtime).
+/// @brief Generation and decoding: sampler, generator, chat sessions, Whisper decoding, transcription and writers (apr::runtime).
 #pragma once
 
+#include "apr/runtime/chat_session.hpp"
 #include "apr/runtime/generator.hpp"
 #include "apr/runtime/sampler.hpp"
 #include "apr/runtime/transcript_writer.hpp"

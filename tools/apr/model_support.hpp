@@ -9,8 +9,7 @@
 
 #include "apr/format/hub.hpp"
 #include "apr/models/load.hpp"
-#include "apr/text/chat_template.hpp"
-#include "apr/text/load_tokenizer.hpp"
+#include "apr/models/model_text.hpp"
 #include "cli.hpp"
 
 namespace apr::cli {
@@ -59,42 +58,9 @@ inline Result<models::LoadedModel> load_model(const ModelFlags& flags, std::uniq
   return models::load_language_model(*path, options);
 }
 
-/// The tokenizer of a loaded model: --tokenizer if given, else the model's folder.
-inline Result<text::Tokenizer> tokenizer_for(const models::LoadedModel& loaded, const std::string& explicit_path) {
-  if (explicit_path.empty() && !loaded.tokenizer_json.empty()) return text::Tokenizer::from_tokenizer_json(loaded.tokenizer_json, loaded.source + " (metadata tokenizer.json)");
-  const std::string path = explicit_path.empty() ? loaded.directory : explicit_path;
-  if (path.empty()) return make_error(ErrorCode::not_found, "{}: no tokenizer found; pass --tokenizer", loaded.source);
-  return text::load_tokenizer(path);
-}
-
-/// The chat template of a loaded model (tokenizer_config.json beside it), or plain ChatML.
-inline Result<text::ChatTemplate> chat_template_for(const models::LoadedModel& loaded) {
-  if (!loaded.chat_template.empty()) return text::ChatTemplate::from_jinja(loaded.chat_template);
-  const auto config = models::read_json_file(std::filesystem::path(loaded.directory) / "tokenizer_config.json");
-  if (config && config->contains("chat_template") && (*config)["chat_template"].is_string()) {
-    return text::ChatTemplate::from_jinja((*config)["chat_template"].get<std::string>());
-  }
-  return text::ChatTemplate();
-}
-
-/// Stop ids: the config's eos_token_id(s) plus the tokenizer's end-of-turn and end-of-text tokens.
-inline std::vector<int32_t> stop_ids_for(const models::LoadedModel& loaded, const text::Tokenizer* tokenizer) {
-  std::vector<int32_t> ids;
-  if (loaded.config.contains("eos_token_id")) {
-    const auto& eos = loaded.config["eos_token_id"];
-    if (eos.is_number_integer()) ids.push_back(eos.get<int32_t>());
-    if (eos.is_array()) {
-      for (const auto& id : eos) {
-        if (id.is_number_integer()) ids.push_back(id.get<int32_t>());
-      }
-    }
-  }
-  if (tokenizer != nullptr) {
-    for (const char* name : {"<|im_end|>", "<|endoftext|>"}) {
-      if (auto id = tokenizer->token_to_id(name)) ids.push_back(*id);
-    }
-  }
-  return ids;
-}
+// The text side of a loaded model (tokenizer, chat template, stop ids) comes from the library.
+using models::chat_template_for;
+using models::stop_ids_for;
+using models::tokenizer_for;
 
 }  // namespace apr::cli
