@@ -4,6 +4,8 @@
 // widths halved and 6 layers instead of 24, so the Q8_0 model is about 1 GB. Prints JSON.
 // usage: bench_qwen2_moe [--dtypes q8_0,q4_0] [--pp 128,512] [--tg 64] [--runs 3] [--threads 2]
 //                        [--route-experts 8] [--route-top-k 2] [--route-tokens 512]
+//        bench_qwen2_moe --write-gguf DIR [--dtypes q8_0,q4_0]   (the very weights it times, as
+//        llama.cpp qwen2moe GGUF files DIR/apr-qwen2moe-<dtype>.gguf, for bench/peers/llama_moe.sh)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -17,11 +19,13 @@
 #include <nlohmann/json.hpp>
 
 #include "apr/models/qwen2.hpp"
+#include "apr/models/qwen2_gguf.hpp"
 #include "apr/models/synth.hpp"
 #include "apr/nn/expert_groups.hpp"
 #include "apr/nn/moe_router.hpp"
 #include "bench_support.hpp"
 #include "qwen2_05b.hpp"
+#include "stand_in_tokenizer.hpp"
 
 using namespace apr;
 using namespace apr::models;
@@ -124,9 +128,11 @@ int main(int argc, char** argv) {
   std::vector<size_t> pp{128, 512};
   size_t tg = 64, threads = 2, route_experts = 8, route_top_k = 2, route_tokens = 512;
   int runs = 3;
+  std::string gguf_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--dtypes") dtypes = split(value);
+    else if (flag == "--write-gguf") gguf_dir = value;
     else if (flag == "--pp") {
       pp.clear();
       for (const auto& n : split(value)) pp.push_back(std::stoul(n));
@@ -139,6 +145,21 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   const auto config = qwen15_moe_scaled();
+  if (!gguf_dir.empty()) {
+    for (const auto& name : dtypes) {
+      const auto dtype = parse_dtype(name);
+      auto file = dtype ? synthesize_qwen2(config, *dtype, bench::kQwen2WeightSeed) : Result<std::shared_ptr<format::MemoryTensorFile>>(
+                                                                                         make_error(ErrorCode::invalid_argument, "unknown dtype {}", name));
+      const std::string path = fmt::format("{}/apr-qwen2moe-{}.gguf", gguf_dir, name);
+      auto written = file ? write_qwen2_gguf(**file, config, path, *dtype, "apr-qwen2moe-bench", bench::stand_in_tokenizer(config.vocab_size)) : Result<void>(file.error());
+      if (!written) {
+        fmt::print(stderr, "{}\n", written.error().message);
+        return 1;
+      }
+      fmt::print(stderr, "wrote {}\n", path);
+    }
+    return 0;
+  }
   json report = {{"model", "Qwen1.5-MoE-A2.7B shape, widths halved, 6 layers, random weights"}, {"threads", threads},
                  {"routing", bench_routing(route_experts, route_top_k, route_tokens, std::max(runs, 10))}, {"results", json::array()}};
   fmt::print(stderr, "{}\n", report["routing"].dump());

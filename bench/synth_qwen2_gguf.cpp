@@ -12,48 +12,9 @@
 #include "apr/models/qwen2_gguf.hpp"
 #include "apr/models/synth.hpp"
 #include "qwen2_05b.hpp"
+#include "stand_in_tokenizer.hpp"
 
 using namespace apr;
-
-namespace {
-
-/// GPT-2's byte-level alphabet: byte b as the UTF-8 of the code point GPT-2 maps it to.
-std::vector<std::string> byte_level_tokens() {
-  auto utf8 = [](uint32_t cp) {
-    std::string out;
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-    return out;
-  };
-  std::vector<std::string> tokens;
-  uint32_t next_unprintable = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    tokens.push_back(utf8(printable ? b : next_unprintable++));
-  }
-  return tokens;
-}
-
-/// The stand-in tokenizer for a vocabulary of `vocab_size` ids.
-models::GgufTokenizer stand_in_tokenizer(size_t vocab_size) {
-  models::GgufTokenizer tokenizer;
-  tokenizer.tokens = byte_level_tokens();
-  const auto end_of_text = static_cast<int32_t>(tokenizer.tokens.size());
-  tokenizer.tokens.emplace_back("<|endoftext|>");
-  while (tokenizer.tokens.size() < vocab_size) tokenizer.tokens.push_back(fmt::format("<|pad_{}|>", tokenizer.tokens.size()));
-  tokenizer.token_types.assign(tokenizer.tokens.size(), 1);  // normal
-  tokenizer.token_types[static_cast<size_t>(end_of_text)] = 3;  // control
-  tokenizer.merges = {"\u0120 \u0120"};
-  tokenizer.bos_id = end_of_text;
-  tokenizer.eos_id = end_of_text;
-  return tokenizer;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string dtype_name, path;
@@ -74,7 +35,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto written = models::write_qwen2_gguf(**file, config, path, *dtype, fmt::format("apr synthetic qwen2-0.5b {}", to_string(*dtype)),
-                                          stand_in_tokenizer(config.vocab_size));
+                                          bench::stand_in_tokenizer(config.vocab_size));
   if (!written) {
     fmt::print(stderr, "{}\n", written.error().message);
     return 1;

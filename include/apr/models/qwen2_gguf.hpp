@@ -6,6 +6,7 @@
 /// norms and biases in F32, and the tokenizer (tokenizer.ggml.*) when one is given.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -217,6 +218,12 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     if (!gguf_name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' is not part of a Qwen2 model", source.path(), view.name);
     const DType stored = stored_dtype(view, *gguf_name);
     tensors.push_back({*gguf_name, stored, view.shape, [&view, stored, write_as](format::ByteSink& sink) { return write_as(view, stored, sink); }});
+  }
+  // llama.cpp's qwen2moe, unlike its qwen2, has no tied-embedding fallback: it needs output.weight
+  const auto has = [&](std::string_view name) { return std::any_of(tensors.begin(), tensors.end(), [&](const auto& t) { return t.name == name; }); };
+  if (const TensorView* embedding = source.find("model.embed_tokens.weight"); moe && embedding != nullptr && !has("output.weight")) {
+    const DType stored = stored_dtype(*embedding, "output.weight");
+    tensors.push_back({"output.weight", stored, embedding->shape, [embedding, stored, write_as](format::ByteSink& sink) { return write_as(*embedding, stored, sink); }});
   }
   return format::write_gguf(path, std::move(entries), tensors);
 }
