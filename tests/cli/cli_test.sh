@@ -75,6 +75,11 @@ check "run qwen2-moe" 0 '"ids"' -- "$apr" run "$moe" --prompt-ids 206,495,189 -n
 check "inspect qwen2-moe" 0 "mlp.experts.3.up_proj.weight" -- "$apr" tensors "$moe"
 check "import qwen2-moe to APR and run it" 0 "tensors" -- "$apr" import "$moe" -o "$work/moe.apr"
 check "imported moe runs" 0 '"ids"' -- "$apr" run "$work/moe.apr" --prompt-ids 206,495,189 -n 3 --json
+check "run --json reports MoE routing" 0 '"load_balance_loss"' -- "$apr" run "$moe" --prompt-ids 206,495,189 -n 3 --json
+check "inspect --router-stats" 0 "layer +1: tokens per expert" -- "$apr" inspect "$moe" --router-stats --prompt-ids 1,2,3,4,5,6,7,8
+check "inspect --router-stats json" 0 '"router_statistics"' -- "$apr" inspect "$moe" --router-stats --prompt-ids 1,2,3 --json
+check "inspect --router-stats on a dense model" 2 "needs a mixture-of-experts model" -- "$apr" inspect "$micro" --router-stats
+check "inspect --router-stats id outside the vocabulary" 2 "outside the vocabulary" -- "$apr" inspect "$moe" --router-stats --prompt-ids 999999
 
 cp "$fixtures/qwen2/qwen2-v512/config.json" "$work/tiny-config.json"
 check "synth qwen2 from a config as APR" 0 "qwen2 2 layers" -- "$apr" synth qwen2 --config "$work/tiny-config.json" --dtype q8_0 -o "$work/synth.apr"

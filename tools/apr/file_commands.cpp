@@ -6,11 +6,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apr/format/apr_layout.hpp"
 #include "apr/format/apr_reader.hpp"
 #include "apr/format/detect.hpp"
 #include "apr/format/tensor_values.hpp"
+#include "apr/models/model_text.hpp"
 #include "cli.hpp"
 
 namespace apr::cli {
@@ -96,6 +98,46 @@ nlohmann::json experts_summary(const std::string& path, const format::TensorFile
   return summary;
 }
 
+/// What --router-stats routes by default: ordinary English, enough tokens to spread over experts.
+constexpr const char* kRoutingSample =
+    "The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins with a single step. "
+    "Numbers such as 3.14159 and 2024, code like for (int i = 0; i < n; ++i), and names like Marie Curie.";
+
+/// Runs `prompt` (or `prompt_ids` when given) through the language model at `path` and returns
+/// its router statistics.
+Result<nlohmann::json> routing_statistics(const std::string& path, const std::string& prompt, std::vector<int32_t> ids) {
+  auto loaded = models::load_language_model(path);
+  if (!loaded) return std::move(loaded).error();
+  if (loaded->model->expert_statistics().is_null()) {
+    return make_error(ErrorCode::invalid_argument, "{}: --router-stats needs a mixture-of-experts model (this is {})", path, loaded->model->architecture());
+  }
+  if (ids.empty()) {
+    auto tokenizer = models::tokenizer_for(*loaded);
+    if (!tokenizer) return tokenizer.error().with_context("--router-stats (give --prompt-ids for a model without a tokenizer)");
+    ids = tokenizer->encode(prompt);
+  }
+  if (ids.empty()) return make_error(ErrorCode::invalid_argument, "--prompt: no tokens to route");
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= loaded->model->vocab_size()) {
+      return make_error(ErrorCode::invalid_argument, "--prompt-ids: id {} is outside the vocabulary of {}", id, loaded->model->vocab_size());
+    }
+  }
+  auto sequence = loaded->model->new_sequence(ids.size());
+  std::vector<float> logits(loaded->model->vocab_size());
+  if (auto status = loaded->model->forward(*sequence, ids, logits); !status) return std::move(status).error();
+  return loaded->model->expert_statistics();
+}
+
+/// Prints router statistics as a table per layer.
+void print_routing(const nlohmann::json& routing) {
+  fmt::print("  routing of {} tokens: load-balance loss {:.4f}, entropy {:.3f}, capacity overflow {}\n",
+             routing["layers"].empty() ? 0 : routing["layers"][0]["tokens"].get<size_t>(), routing["load_balance_loss"].get<double>(),
+             routing["routing_entropy"].get<double>(), routing["capacity_overflow"].dump());
+  for (const auto& layer : routing["layers"]) {
+    fmt::print("    layer {:3}: tokens per expert {}\n", layer["layer"].get<size_t>(), layer["tokens_per_expert"].dump());
+  }
+}
+
 }  // namespace
 
 void register_file_commands(CLI::App& app, Registry& registry) {
@@ -103,11 +145,17 @@ void register_file_commands(CLI::App& app, Registry& registry) {
     struct Flags {
       std::string path;
       bool json = false;
+      bool router_stats = false;
+      std::string prompt = kRoutingSample;
+      std::vector<int32_t> prompt_ids;
     };
     auto flags = std::make_shared<Flags>();
     auto* inspect = app.add_subcommand("inspect", "Show a model file's header, metadata, tensor count, parameters and size by dtype");
     inspect->add_option("file", flags->path, "APR, SafeTensors (or index) file, or model folder")->required();
     inspect->add_flag("--json", flags->json, "print JSON");
+    inspect->add_flag("--router-stats", flags->router_stats, "MoE models: run --prompt and report each layer's routing (tokens per expert, load-balance loss, entropy, overflow)");
+    inspect->add_option("--prompt", flags->prompt, "text routed for --router-stats (default: a short English paragraph)");
+    inspect->add_option("--prompt-ids", flags->prompt_ids, "token ids routed for --router-stats instead of text (models without a tokenizer)")->delimiter(',');
     registry.add(inspect, [flags] {
       auto file = open_any(flags->path);
       if (!file) return report(file.error());
@@ -124,6 +172,11 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       nlohmann::json out = {{"path", flags->path}, {"format", std::string((*file)->format())}, {"tensor_count", (*file)->tensors().size()},
                             {"parameters", params}, {"tensor_bytes", bytes}, {"metadata", (*file)->metadata()}};
       if (auto experts = experts_summary(flags->path, **file); !experts.is_null()) out["experts"] = experts;
+      if (flags->router_stats) {
+        auto routing = routing_statistics(flags->path, flags->prompt, flags->prompt_ids);
+        if (!routing) return report(routing.error());
+        out["router_statistics"] = std::move(routing).value();
+      }
       for (const auto& [dtype, entry] : by_dtype) {
         out["dtypes"][dtype] = {{"tensors", std::get<0>(entry)}, {"parameters", std::get<1>(entry)}, {"bytes", std::get<2>(entry)}};
       }
@@ -152,6 +205,7 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       if (out.contains("experts")) {
         fmt::print("  mixture of experts: {} experts, top-{} per token\n", out["experts"]["num_experts"].dump(), out["experts"]["top_k"].dump());
       }
+      if (out.contains("router_statistics")) print_routing(out["router_statistics"]);
       for (const auto& [key, value] : (*file)->metadata().items()) {
         if (value.is_null()) continue;
         std::string text = value.is_string() ? value.get<std::string>() : value.dump();

@@ -66,7 +66,7 @@ void register_model_commands(CLI::App& app, Registry& registry) {
   run->add_option("--presence-penalty", flags->sampling.presence_penalty, "presence penalty");
   run->add_option("--frequency-penalty", flags->sampling.frequency_penalty, "frequency penalty");
   run->add_option("--seed", flags->sampling.seed, "random seed");
-  run->add_flag("--json", flags->json, "print JSON: ids, text, prompt_tokens, tok_per_s");
+  run->add_flag("--json", flags->json, "print JSON: ids, text, prompt_tokens, tok_per_s (and router statistics of MoE models)");
   registry.add(run, [flags] {
     if (flags->prompt.empty() == flags->prompt_ids.empty()) {
       return report(make_error(ErrorCode::invalid_argument, "give either --prompt TEXT or --prompt-ids 1,2,3"));
@@ -115,8 +115,10 @@ void register_model_commands(CLI::App& app, Registry& registry) {
     });
     if (!result) return report(result.error());
     if (flags->json) {
-      print_json({{"ids", result->tokens}, {"text", result->text}, {"prompt_tokens", result->prompt_tokens},
-                  {"tok_per_s", result->tokens_per_second()}, {"finish_reason", std::string(runtime::finish_reason(result->stop_reason))}});
+      nlohmann::json out = {{"ids", result->tokens}, {"text", result->text}, {"prompt_tokens", result->prompt_tokens},
+                            {"tok_per_s", result->tokens_per_second()}, {"finish_reason", std::string(runtime::finish_reason(result->stop_reason))}};
+      if (auto experts = loaded->model->expert_statistics(); !experts.is_null()) out["experts"] = std::move(experts);  // routing of this run
+      print_json(out);
     } else {
       if (streaming) fmt::print("\n");
       else fmt::print("{}\n", fmt::join(result->tokens, ","));
