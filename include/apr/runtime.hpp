@@ -2,6 +2,7 @@
 /// @brief Generation and decoding: sampler, generator, chat sessions, Whisper decoding, transcription and writers (apr::runtime).
 #pragma once
 
+#include "apr/runtime/batching_model.hpp"
 #include "apr/runtime/chat_session.hpp"
 #include "apr/runtime/generator.hpp"
 #include "apr/runtime/sampler.hpp"

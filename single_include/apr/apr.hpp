@@ -5907,6 +5907,20 @@ class LanguageModel {
   /// with options.all_logits) into `logits` (vocab_size() floats per position).
   virtual Result<void> forward(Sequence& sequence, std::span<const int32_t> tokens, std::span<float> logits,
                                const ForwardOptions& options = {}) const = 0;
+  /// One decode step for several sequences at once: appends tokens[i] to *sequences[i] and writes
+  /// its next-token logits to logits[i] (vocab_size() floats each). Models that can batch read
+  /// each weight once for all of them; the default runs forward() per sequence.
+  virtual Result<void> forward_batch(std::span<Sequence* const> sequences, std::span<const int32_t> tokens,
+                                     std::span<float* const> logits) const {
+    if (sequences.size() != tokens.size() || sequences.size() != logits.size()) {
+      return make_error(ErrorCode::invalid_argument, "forward_batch: {} sequences, {} tokens and {} logits buffers (expected as many of each)",
+                        sequences.size(), tokens.size(), logits.size());
+    }
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (auto status = forward(*sequences[i], tokens.subspan(i, 1), std::span<float>(logits[i], vocab_size())); !status) return status;
+    }
+    return ok();
+  }
   /// Routing statistics accumulated over every forward pass so far (mixture-of-experts models;
   /// null for dense ones): per-layer expert counts, load-balance loss, entropy, overflow.
   [[nodiscard]] virtual nlohmann::json expert_statistics() const { return nullptr; }
@@ -6260,8 +6274,15 @@ class Qwen2Sequence final : public Sequence {
     return std::max({config.intermediate_size, config.moe_intermediate_size, config.shared_expert_intermediate_size});
   }
 
+  /// Where a row of a step goes: its sequence and position.
+  struct RowPlace {
+    Qwen2Sequence* sequence;  ///< whose cache receives the row's keys and values
+    size_t position;          ///< the row's position in that sequence
+  };
+
   size_t chunk_;
   nn::KvCache cache_;
+  std::vector<RowPlace> places_;  ///< the rows of the step being run with this scratch
   AlignedArray<float> x_, normed_, q_, k_, v_, attention_, gate_, up_;
   nn::AttentionScratch scores_;
   simd::QuantizedActivations quantized_;
@@ -6395,7 +6416,47 @@ class Qwen2 final : public LanguageModel {
       float* out = nullptr;
       if (options.all_logits) out = logits.data() + start * config_.vocab_size;
       else if (last) out = logits.data();
-      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
+      places_of_chunk(*sequence, count);
+      run_rows(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
+    }
+    return ok();
+  }
+
+  /// One decode step for several sequences: the rows share every matrix product (each weight is
+  /// read once for all of them); each row attends to its own sequence's cache.
+  Result<void> forward_batch(std::span<Sequence* const> sequences, std::span<const int32_t> tokens,
+                             std::span<float* const> logits) const override {
+    if (sequences.size() != tokens.size() || sequences.size() != logits.size()) {
+      return make_error(ErrorCode::invalid_argument, "qwen2: forward_batch got {} sequences, {} tokens and {} logits buffers",
+                        sequences.size(), tokens.size(), logits.size());
+    }
+    std::vector<Qwen2Sequence*> batch;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      auto* sequence = dynamic_cast<Qwen2Sequence*>(sequences[i]);
+      if (sequence == nullptr) return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} of the batch was made by another model", i);
+      if (sequence->length() >= sequence->capacity()) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} of the batch is full ({} tokens)", i, sequence->capacity());
+      }
+      if (tokens[i] < 0 || static_cast<size_t>(tokens[i]) >= config_.vocab_size) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: token {} of the batch ({}) is outside the vocabulary (0..{})", i, tokens[i],
+                          config_.vocab_size - 1);
+      }
+      if (std::find(batch.begin(), batch.end(), sequence) != batch.end()) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} appears twice in the batch", i);
+      }
+      batch.push_back(sequence);
+    }
+    // the widest sequence's scratch holds the batch's rows; larger batches go in groups
+    Qwen2Sequence* work = *std::max_element(batch.begin(), batch.end(), [](auto* a, auto* b) { return a->chunk_ < b->chunk_; });
+    std::vector<float> rows_logits(work->chunk_ * config_.vocab_size);
+    for (size_t start = 0; start < batch.size(); start += work->chunk_) {
+      const size_t count = std::min(work->chunk_, batch.size() - start);
+      work->places_.clear();
+      for (size_t i = start; i < start + count; ++i) work->places_.push_back({batch[i], batch[i]->cache_.length});
+      run_rows(*work, tokens.subspan(start, count), rows_logits.data(), true, nullptr, nullptr);
+      for (size_t i = 0; i < count; ++i) {
+        std::copy_n(rows_logits.data() + i * config_.vocab_size, config_.vocab_size, logits[start + i]);
+      }
     }
     return ok();
   }
@@ -6512,16 +6573,24 @@ class Qwen2 final : public LanguageModel {
     return nn::Embedding{DType::f32, reinterpret_cast<const std::byte*>(*values), rows, cols};
   }
 
-  /// Runs `tokens` (at most one chunk) through the model, appending them to the sequence.
-  void run_chunk(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
-                 std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
+  /// Places the next `count` tokens of `s` in its own cache, one after another.
+  static void places_of_chunk(Qwen2Sequence& s, size_t count) {
+    s.places_.clear();
+    for (size_t t = 0; t < count; ++t) s.places_.push_back({&s, s.cache_.length + t});
+  }
+
+  /// Runs `tokens` (at most one chunk) through the model with `s`'s scratch: row t goes to the
+  /// sequence and position s.places_[t] names (rows of one sequence are consecutive and in order)
+  /// and is appended to that sequence's cache.
+  void run_rows(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
+                std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
     ThreadPool& threads = pool();
     const size_t n = tokens.size();
     const size_t hidden = config_.hidden_size;
     const size_t q_width = config_.num_attention_heads * config_.head_dim;
     const size_t kv_width = config_.num_key_value_heads * config_.head_dim;
     const size_t inter = config_.intermediate_size;
-    const size_t first_position = s.cache_.length;
+    const auto& places = s.places_;
     float* x = s.x_.data();
     float* normed = s.normed_.data();
     auto record = [&](size_t slot, const float* values) {
@@ -6536,11 +6605,17 @@ class Qwen2 final : public LanguageModel {
       layer.input_norm.forward(x, normed, n);
       project(normed, n, s, {&layer.q_proj, &layer.k_proj, &layer.v_proj}, {s.q_.data(), s.k_.data(), s.v_.data()});
       for (size_t t = 0; t < n; ++t) {
-        rope_.apply(s.q_.data() + t * q_width, config_.num_attention_heads, first_position + t);
-        rope_.apply(s.k_.data() + t * kv_width, config_.num_key_value_heads, first_position + t);
-        s.cache_.layers[l].store(first_position + t, s.k_.data() + t * kv_width, s.v_.data() + t * kv_width);
+        rope_.apply(s.q_.data() + t * q_width, config_.num_attention_heads, places[t].position);
+        rope_.apply(s.k_.data() + t * kv_width, config_.num_key_value_heads, places[t].position);
+        places[t].sequence->cache_.layers[l].store(places[t].position, s.k_.data() + t * kv_width, s.v_.data() + t * kv_width);
       }
-      nn::attend(s.q_.data(), n, first_position, s.cache_.layers[l], layer.attention, s.attention_.data(), s.scores_, threads);
+      for (size_t t = 0, rows = 0; t < n; t += rows) {  // each sequence's rows attend to its own cache
+        rows = 1;
+        while (t + rows < n && places[t + rows].sequence == places[t].sequence) ++rows;
+        Qwen2Sequence& owner = *places[t].sequence;
+        nn::attend(s.q_.data() + t * q_width, rows, places[t].position, owner.cache_.layers[l], layer.attention, s.attention_.data() + t * q_width,
+                   owner.scores_, threads);
+      }
       project(s.attention_.data(), n, s, {&layer.o_proj}, {normed});
       simd::add(x, normed, x, n * hidden);
 
@@ -6554,7 +6629,7 @@ class Qwen2 final : public LanguageModel {
       }
       if (l + 1 < layers_.size()) record(l + 1, x);
     }
-    s.cache_.length += n;
+    for (size_t t = 0; t < n; ++t) places[t].sequence->cache_.length = places[t].position + 1;
 
     final_norm_.forward(x, x, n);
     record(layers_.size(), x);
@@ -8990,6 +9065,12 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
     const DType stored = stored_dtype(view, *gguf_name);
     tensors.push_back({*gguf_name, stored, view.shape, [&view, stored, write_as](format::ByteSink& sink) { return write_as(view, stored, sink); }});
   }
+  // llama.cpp's qwen2moe, unlike its qwen2, has no tied-embedding fallback: it needs output.weight
+  const auto has = [&](std::string_view name) { return std::any_of(tensors.begin(), tensors.end(), [&](const auto& t) { return t.name == name; }); };
+  if (const TensorView* embedding = source.find("model.embed_tokens.weight"); moe && embedding != nullptr && !has("output.weight")) {
+    const DType stored = stored_dtype(*embedding, "output.weight");
+    tensors.push_back({"output.weight", stored, embedding->shape, [embedding, stored, write_as](format::ByteSink& sink) { return write_as(*embedding, stored, sink); }});
+  }
   return format::write_gguf(path, std::move(entries), tensors);
 }
 
@@ -9602,6 +9683,177 @@ class VoxtralRealtime {
 /// @file runtime.hpp
 /// @brief Generation and decoding: sampler, generator, chat sessions, Whisper decoding, transcription and writers (apr::runtime).
 
+// ---- apr/runtime/batching_model.hpp ----
+/// @file batching_model.hpp
+/// @brief BatchingModel: a LanguageModel wrapper that merges the one-token decode steps which
+/// concurrent threads make on their own sequences into one forward_batch() call, so N
+/// conversations generated at once read each weight once per step instead of N times (decode is
+/// bound by memory bandwidth). Callers keep calling forward() as before, e.g. through generate().
+///
+/// Policy: a step's leader waits until every sequence that is decoding has queued its token, or
+/// until a short wait passes (half the last step's time, between 0.2 and 5 ms), so a peer that is
+/// sampling or prefilling holds the others back by at most that much; then it runs the batch.
+/// Prefill (several tokens) and calls asking for extra outputs go straight to the model.
+
+#include <chrono>
+#include <condition_variable>
+
+
+namespace apr::runtime {
+
+/// Limits of a BatchingModel.
+struct BatchingOptions {
+  size_t max_batch = 32;  ///< most sequences in one step
+};
+
+/// Merges concurrent single-token forward() calls into forward_batch() steps.
+class BatchingModel final : public models::LanguageModel {
+ public:
+  /// Wraps `model` (shared: it must live as long as this and its sequences).
+  explicit BatchingModel(std::shared_ptr<const models::LanguageModel> model, BatchingOptions options = {})
+      : model_(std::move(model)), options_(options), state_(std::make_shared<State>()) {}
+
+  [[nodiscard]] std::string_view architecture() const noexcept override { return model_->architecture(); }
+  [[nodiscard]] size_t vocab_size() const noexcept override { return model_->vocab_size(); }
+  [[nodiscard]] size_t max_context() const noexcept override { return model_->max_context(); }
+  [[nodiscard]] nlohmann::json describe() const override { return model_->describe(); }
+  [[nodiscard]] nlohmann::json expert_statistics() const override { return model_->expert_statistics(); }
+
+  [[nodiscard]] std::unique_ptr<models::Sequence> new_sequence(size_t max_length) const override {
+    return std::make_unique<BatchedSequence>(model_->new_sequence(max_length), state_);
+  }
+
+  Result<void> forward(models::Sequence& base, std::span<const int32_t> tokens, std::span<float> logits,
+                       const models::ForwardOptions& options = {}) const override {
+    auto* sequence = dynamic_cast<BatchedSequence*>(&base);
+    if (sequence == nullptr) return make_error(ErrorCode::invalid_argument, "batching model: sequence was made by another model");
+    const bool plain = !options.all_logits && options.hidden_states == nullptr && options.router_trace == nullptr;
+    if (tokens.size() != 1 || !plain) {
+      sequence->set_decoding(false);
+      return model_->forward(*sequence->inner, tokens, logits, options);
+    }
+    if (logits.size() < model_->vocab_size()) {
+      return make_error(ErrorCode::invalid_argument, "batching model: logits buffer holds {} floats, needs {}", logits.size(), model_->vocab_size());
+    }
+    sequence->set_decoding(true);
+    return step(*sequence->inner, tokens[0], logits.data());
+  }
+
+  Result<void> forward_batch(std::span<models::Sequence* const> sequences, std::span<const int32_t> tokens,
+                             std::span<float* const> logits) const override {
+    std::vector<models::Sequence*> inner;
+    for (auto* sequence : sequences) {
+      auto* batched = dynamic_cast<BatchedSequence*>(sequence);
+      if (batched == nullptr) return make_error(ErrorCode::invalid_argument, "batching model: sequence was made by another model");
+      inner.push_back(batched->inner.get());
+    }
+    return model_->forward_batch(inner, tokens, logits);
+  }
+
+  /// Steps run so far and the sequences they held (their ratio is the mean batch size).
+  [[nodiscard]] std::pair<size_t, size_t> steps_and_rows() const {
+    std::lock_guard lock(state_->mutex);
+    return {state_->steps, state_->rows};
+  }
+
+ private:
+  /// What the wrapper's sequences and calls share.
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    size_t decoding = 0;  ///< sequences whose last call was a decode step
+    bool leading = false;  ///< a step is being gathered or run
+    std::chrono::duration<double> last_step{0.0};
+    size_t steps = 0;
+    size_t rows = 0;
+  };
+
+  /// A token waiting for a step.
+  struct Request {
+    models::Sequence* sequence;
+    int32_t token;
+    float* logits;
+    bool done = false;
+    Result<void> status = ok();
+  };
+
+  /// The model's sequence, counted while it decodes.
+  struct BatchedSequence final : models::Sequence {
+    BatchedSequence(std::unique_ptr<models::Sequence> sequence, std::shared_ptr<State> state) : inner(std::move(sequence)), state(std::move(state)) {}
+    ~BatchedSequence() override { set_decoding(false); }
+    [[nodiscard]] size_t length() const noexcept override { return inner->length(); }
+    [[nodiscard]] size_t capacity() const noexcept override { return inner->capacity(); }
+    Result<void> truncate(size_t length) override { return inner->truncate(length); }
+
+    /// Counts this sequence among the decoding ones, or not.
+    void set_decoding(bool now) {
+      if (now == decoding) return;
+      std::lock_guard lock(state->mutex);
+      decoding = now;
+      if (now) ++state->decoding;
+      else --state->decoding;
+      state->changed.notify_all();
+    }
+
+    std::unique_ptr<models::Sequence> inner;  ///< the wrapped model's sequence
+    std::shared_ptr<State> state;             ///< shared with the model
+    bool decoding = false;                    ///< counted in state->decoding
+  };
+
+  /// Queues one token and returns once a step (led by this thread or another) has run it.
+  Result<void> step(models::Sequence& sequence, int32_t token, float* logits) const {
+    Request request{&sequence, token, logits};
+    State& s = *state_;
+    std::unique_lock lock(s.mutex);
+    pending_.push_back(&request);
+    s.changed.notify_all();
+    while (!request.done) {
+      if (s.leading) {
+        s.changed.wait(lock);
+        continue;
+      }
+      s.leading = true;
+      const auto wait = std::clamp(s.last_step / 2, std::chrono::duration<double>(2e-4), std::chrono::duration<double>(5e-3));
+      s.changed.wait_for(lock, wait, [&] { return pending_.size() >= std::min(s.decoding, options_.max_batch); });
+      const size_t count = std::min(pending_.size(), std::max<size_t>(options_.max_batch, 1));
+      std::vector<Request*> batch(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
+      lock.unlock();
+      std::vector<models::Sequence*> sequences;
+      std::vector<int32_t> tokens;
+      std::vector<float*> outputs;
+      for (Request* r : batch) {
+        sequences.push_back(r->sequence);
+        tokens.push_back(r->token);
+        outputs.push_back(r->logits);
+      }
+      const auto start = std::chrono::steady_clock::now();
+      auto status = model_->forward_batch(sequences, tokens, outputs);
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      if (!status && batch.size() > 1) {  // one bad request must not fail its neighbours: run each alone
+        for (Request* r : batch) r->status = model_->forward_batch(std::span(&r->sequence, 1), std::span(&r->token, 1), std::span(&r->logits, 1));
+      } else {
+        for (Request* r : batch) r->status = status;
+      }
+      lock.lock();
+      for (Request* r : batch) r->done = true;
+      s.last_step = took;
+      ++s.steps;
+      s.rows += batch.size();
+      s.leading = false;
+      s.changed.notify_all();
+    }
+    return request.status;
+  }
+
+  std::shared_ptr<const models::LanguageModel> model_;
+  BatchingOptions options_;
+  std::shared_ptr<State> state_;
+  mutable std::vector<Request*> pending_;  ///< guarded by state_->mutex
+};
+
+}  // namespace apr::runtime
+
 // ---- apr/runtime/chat_session.hpp ----
 /// @file chat_session.hpp
 /// @brief ChatSession: a multi-turn conversation with a chat model. Each reply renders the whole
@@ -9615,7 +9867,6 @@ class VoxtralRealtime {
 /// stop ids, stop strings (held back while they may still be completing), a token budget,
 /// cancellation and a streaming callback.
 
-#include <chrono>
 
 // ---- apr/runtime/sampler.hpp ----
 /// @file sampler.hpp

@@ -60,6 +60,20 @@ class LanguageModel {
   /// with options.all_logits) into `logits` (vocab_size() floats per position).
   virtual Result<void> forward(Sequence& sequence, std::span<const int32_t> tokens, std::span<float> logits,
                                const ForwardOptions& options = {}) const = 0;
+  /// One decode step for several sequences at once: appends tokens[i] to *sequences[i] and writes
+  /// its next-token logits to logits[i] (vocab_size() floats each). Models that can batch read
+  /// each weight once for all of them; the default runs forward() per sequence.
+  virtual Result<void> forward_batch(std::span<Sequence* const> sequences, std::span<const int32_t> tokens,
+                                     std::span<float* const> logits) const {
+    if (sequences.size() != tokens.size() || sequences.size() != logits.size()) {
+      return make_error(ErrorCode::invalid_argument, "forward_batch: {} sequences, {} tokens and {} logits buffers (expected as many of each)",
+                        sequences.size(), tokens.size(), logits.size());
+    }
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (auto status = forward(*sequences[i], tokens.subspan(i, 1), std::span<float>(logits[i], vocab_size())); !status) return status;
+    }
+    return ok();
+  }
   /// Routing statistics accumulated over every forward pass so far (mixture-of-experts models;
   /// null for dense ones): per-layer expert counts, load-balance loss, entropy, overflow.
   [[nodiscard]] virtual nlohmann::json expert_statistics() const { return nullptr; }

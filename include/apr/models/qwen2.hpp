@@ -104,8 +104,15 @@ class Qwen2Sequence final : public Sequence {
     return std::max({config.intermediate_size, config.moe_intermediate_size, config.shared_expert_intermediate_size});
   }
 
+  /// Where a row of a step goes: its sequence and position.
+  struct RowPlace {
+    Qwen2Sequence* sequence;  ///< whose cache receives the row's keys and values
+    size_t position;          ///< the row's position in that sequence
+  };
+
   size_t chunk_;
   nn::KvCache cache_;
+  std::vector<RowPlace> places_;  ///< the rows of the step being run with this scratch
   AlignedArray<float> x_, normed_, q_, k_, v_, attention_, gate_, up_;
   nn::AttentionScratch scores_;
   simd::QuantizedActivations quantized_;
@@ -239,7 +246,47 @@ class Qwen2 final : public LanguageModel {
       float* out = nullptr;
       if (options.all_logits) out = logits.data() + start * config_.vocab_size;
       else if (last) out = logits.data();
-      run_chunk(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
+      places_of_chunk(*sequence, count);
+      run_rows(*sequence, tokens.subspan(start, count), out, options.all_logits, options.hidden_states, options.router_trace);
+    }
+    return ok();
+  }
+
+  /// One decode step for several sequences: the rows share every matrix product (each weight is
+  /// read once for all of them); each row attends to its own sequence's cache.
+  Result<void> forward_batch(std::span<Sequence* const> sequences, std::span<const int32_t> tokens,
+                             std::span<float* const> logits) const override {
+    if (sequences.size() != tokens.size() || sequences.size() != logits.size()) {
+      return make_error(ErrorCode::invalid_argument, "qwen2: forward_batch got {} sequences, {} tokens and {} logits buffers",
+                        sequences.size(), tokens.size(), logits.size());
+    }
+    std::vector<Qwen2Sequence*> batch;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      auto* sequence = dynamic_cast<Qwen2Sequence*>(sequences[i]);
+      if (sequence == nullptr) return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} of the batch was made by another model", i);
+      if (sequence->length() >= sequence->capacity()) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} of the batch is full ({} tokens)", i, sequence->capacity());
+      }
+      if (tokens[i] < 0 || static_cast<size_t>(tokens[i]) >= config_.vocab_size) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: token {} of the batch ({}) is outside the vocabulary (0..{})", i, tokens[i],
+                          config_.vocab_size - 1);
+      }
+      if (std::find(batch.begin(), batch.end(), sequence) != batch.end()) {
+        return make_error(ErrorCode::invalid_argument, "qwen2: sequence {} appears twice in the batch", i);
+      }
+      batch.push_back(sequence);
+    }
+    // the widest sequence's scratch holds the batch's rows; larger batches go in groups
+    Qwen2Sequence* work = *std::max_element(batch.begin(), batch.end(), [](auto* a, auto* b) { return a->chunk_ < b->chunk_; });
+    std::vector<float> rows_logits(work->chunk_ * config_.vocab_size);
+    for (size_t start = 0; start < batch.size(); start += work->chunk_) {
+      const size_t count = std::min(work->chunk_, batch.size() - start);
+      work->places_.clear();
+      for (size_t i = start; i < start + count; ++i) work->places_.push_back({batch[i], batch[i]->cache_.length});
+      run_rows(*work, tokens.subspan(start, count), rows_logits.data(), true, nullptr, nullptr);
+      for (size_t i = 0; i < count; ++i) {
+        std::copy_n(rows_logits.data() + i * config_.vocab_size, config_.vocab_size, logits[start + i]);
+      }
     }
     return ok();
   }
@@ -356,16 +403,24 @@ class Qwen2 final : public LanguageModel {
     return nn::Embedding{DType::f32, reinterpret_cast<const std::byte*>(*values), rows, cols};
   }
 
-  /// Runs `tokens` (at most one chunk) through the model, appending them to the sequence.
-  void run_chunk(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
-                 std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
+  /// Places the next `count` tokens of `s` in its own cache, one after another.
+  static void places_of_chunk(Qwen2Sequence& s, size_t count) {
+    s.places_.clear();
+    for (size_t t = 0; t < count; ++t) s.places_.push_back({&s, s.cache_.length + t});
+  }
+
+  /// Runs `tokens` (at most one chunk) through the model with `s`'s scratch: row t goes to the
+  /// sequence and position s.places_[t] names (rows of one sequence are consecutive and in order)
+  /// and is appended to that sequence's cache.
+  void run_rows(Qwen2Sequence& s, std::span<const int32_t> tokens, float* logits, bool all_logits,
+                std::vector<std::vector<float>>* hidden_states, RouterTrace* trace) const {
     ThreadPool& threads = pool();
     const size_t n = tokens.size();
     const size_t hidden = config_.hidden_size;
     const size_t q_width = config_.num_attention_heads * config_.head_dim;
     const size_t kv_width = config_.num_key_value_heads * config_.head_dim;
     const size_t inter = config_.intermediate_size;
-    const size_t first_position = s.cache_.length;
+    const auto& places = s.places_;
     float* x = s.x_.data();
     float* normed = s.normed_.data();
     auto record = [&](size_t slot, const float* values) {
@@ -380,11 +435,17 @@ class Qwen2 final : public LanguageModel {
       layer.input_norm.forward(x, normed, n);
       project(normed, n, s, {&layer.q_proj, &layer.k_proj, &layer.v_proj}, {s.q_.data(), s.k_.data(), s.v_.data()});
       for (size_t t = 0; t < n; ++t) {
-        rope_.apply(s.q_.data() + t * q_width, config_.num_attention_heads, first_position + t);
-        rope_.apply(s.k_.data() + t * kv_width, config_.num_key_value_heads, first_position + t);
-        s.cache_.layers[l].store(first_position + t, s.k_.data() + t * kv_width, s.v_.data() + t * kv_width);
+        rope_.apply(s.q_.data() + t * q_width, config_.num_attention_heads, places[t].position);
+        rope_.apply(s.k_.data() + t * kv_width, config_.num_key_value_heads, places[t].position);
+        places[t].sequence->cache_.layers[l].store(places[t].position, s.k_.data() + t * kv_width, s.v_.data() + t * kv_width);
       }
-      nn::attend(s.q_.data(), n, first_position, s.cache_.layers[l], layer.attention, s.attention_.data(), s.scores_, threads);
+      for (size_t t = 0, rows = 0; t < n; t += rows) {  // each sequence's rows attend to its own cache
+        rows = 1;
+        while (t + rows < n && places[t + rows].sequence == places[t].sequence) ++rows;
+        Qwen2Sequence& owner = *places[t].sequence;
+        nn::attend(s.q_.data() + t * q_width, rows, places[t].position, owner.cache_.layers[l], layer.attention, s.attention_.data() + t * q_width,
+                   owner.scores_, threads);
+      }
       project(s.attention_.data(), n, s, {&layer.o_proj}, {normed});
       simd::add(x, normed, x, n * hidden);
 
@@ -398,7 +459,7 @@ class Qwen2 final : public LanguageModel {
       }
       if (l + 1 < layers_.size()) record(l + 1, x);
     }
-    s.cache_.length += n;
+    for (size_t t = 0; t < n; ++t) places[t].sequence->cache_.length = places[t].position + 1;
 
     final_norm_.forward(x, x, n);
     record(layers_.size(), x);

@@ -3,7 +3,7 @@
 /// /v1/chat/completions (SSE streaming or not), /v1/completions, /v1/models, /health, /metrics,
 /// /v1/audio/transcriptions (Whisper models), /models/{id}/metadata, /models/{id}/experts,
 /// /predict/moe (mixture-of-experts ensembles); a bounded queue served by a
-/// fixed number of model workers; Bearer auth compared in constant time; JSON error bodies for
+/// fixed number of model workers whose decode steps are batched together; Bearer auth compared in constant time; JSON error bodies for
 /// every failure.
 #pragma once
 
@@ -25,6 +25,7 @@
 
 #include "apr/models/language_model.hpp"
 #include "apr/models/mixture_of_experts.hpp"
+#include "apr/runtime/batching_model.hpp"
 #include "apr/runtime/generator.hpp"
 #include "apr/serve/metrics.hpp"
 #include "apr/serve/openai_request.hpp"
@@ -89,6 +90,8 @@ class Server {
     }
     for (auto& m : models) {
       const std::string id = m.id;
+      // several workers decode in shared steps: each weight is read once per step for all of them
+      if (options_.workers > 1) m.model = std::make_shared<runtime::BatchingModel>(std::move(m.model), runtime::BatchingOptions{options_.workers});
       models_.emplace(id, std::move(m));
     }
     for (auto& m : speech) {
