@@ -1,12 +1,15 @@
 // bench/qwen2: prefill (pp) and decode (tg) tokens/s of Qwen2<W> at Qwen2-0.5B dims with random
 // weights (the very ones synth_qwen2_gguf exports for llama.cpp), per weight dtype, plus the
-// decode bound of the measured memory bandwidth. Prints JSON.
-// usage: bench_qwen2 [--dtypes f32,f16,q8_0,q4_0] [--pp 128,512] [--tg 128] [--runs 3] [--threads 2]
+// decode bound of the measured memory bandwidth, and with --clients N the aggregate decode rate of
+// N concurrent generations, each calling forward() alone vs merged by runtime::BatchingModel.
+// Prints JSON.
+// usage: bench_qwen2 [--dtypes f32,f16,q8_0,q4_0] [--pp 128,512] [--tg 128] [--runs 3] [--threads 2] [--clients 4]
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -14,6 +17,7 @@
 
 #include "apr/models/qwen2.hpp"
 #include "apr/models/synth.hpp"
+#include "apr/runtime/batching_model.hpp"
 #include "bench_support.hpp"
 #include "qwen2_05b.hpp"
 
@@ -39,9 +43,28 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// Aggregate tokens/s of `clients` threads each decoding `tg` tokens on its own sequence of `model`.
+double concurrent_decode_rate(const LanguageModel& model, size_t clients, size_t tg) {
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto sequence = model.new_sequence(tg + 1);
+      std::vector<float> logits(model.vocab_size());
+      auto token = static_cast<int32_t>(c + 1);
+      for (size_t i = 0; i < tg; ++i) {
+        (void)model.forward(*sequence, std::span(&token, 1), logits);
+        token = static_cast<int32_t>((token * 31 + 7) % static_cast<int32_t>(model.vocab_size()));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return static_cast<double>(clients * tg) / seconds_since(start);
+}
+
 template <WeightDtype W>
 json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_t tg, int runs, ThreadPool& pool,
-                 double bandwidth) {
+                 double bandwidth, size_t clients) {
   auto file = synthesize_qwen2(config, W::dtype, bench::kQwen2WeightSeed);
   if (!file) throw std::runtime_error(file.error().message);
   auto model = Qwen2<W>::load(*file, config, {}, {.pool = &pool});
@@ -78,6 +101,23 @@ json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_
   const double bound = bandwidth * 1e9 / weight_bytes;
   result["decode_bound_tok_per_s"] = bound;
   result["decode_fraction_of_bound"] = tg_rate / bound;
+  if (clients > 1) {
+    std::shared_ptr<const LanguageModel> shared = std::move(*model);
+    runtime::BatchingModel batching(shared);
+    std::vector<double> alone, batched;
+    for (int r = 0; r < runs; ++r) {
+      alone.push_back(concurrent_decode_rate(*shared, clients, tg));
+      batched.push_back(concurrent_decode_rate(batching, clients, tg));
+    }
+    std::sort(alone.begin(), alone.end());
+    std::sort(batched.begin(), batched.end());
+    const auto [steps, rows] = batching.steps_and_rows();
+    result["clients"] = clients;
+    result["concurrent_unbatched_tok_per_s"] = alone[alone.size() / 2];
+    result["concurrent_batched_tok_per_s"] = batched[batched.size() / 2];
+    result["batched_over_unbatched"] = batched[batched.size() / 2] / alone[alone.size() / 2];
+    result["mean_batch"] = steps == 0 ? 0.0 : static_cast<double>(rows) / static_cast<double>(steps);
+  }
   return result;
 }
 
@@ -89,6 +129,7 @@ int main(int argc, char** argv) {
   size_t tg = 128;
   int runs = 3;
   size_t threads = 2;
+  size_t clients = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--dtypes") {
@@ -108,6 +149,8 @@ int main(int argc, char** argv) {
       runs = std::stoi(value);
     } else if (flag == "--threads") {
       threads = std::stoul(value);
+    } else if (flag == "--clients") {
+      clients = std::stoul(value);
     }
   }
   ThreadPool pool(threads);
@@ -122,7 +165,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     (void)visit_dtype(*dtype, [&](auto tag) -> Result<void> {
-      report["results"].push_back(bench_dtype<decltype(tag)>(config, pp, tg, runs, pool, bandwidth));
+      report["results"].push_back(bench_dtype<decltype(tag)>(config, pp, tg, runs, pool, bandwidth, clients));
       fmt::print(stderr, "{}\n", report["results"].back().dump());
       return ok();
     });

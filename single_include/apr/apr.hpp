@@ -1668,6 +1668,40 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
   }
 }
 
+/// out[i] = Σ row·x[i] over n values for i < kRows activation rows x[i] = x + i·n (the sequences
+/// of one decode step): each weight vector is loaded and converted once for all rows, and each
+/// sum is taken in dot's order, so out[i] equals dot(row, x + i·n, n) exactly. Plain dtypes only.
+template <WeightDtype W, size_t kRows, class Arch = DefaultArch>
+  requires is_plain_v<W>
+void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out) {
+  if constexpr (std::is_same_v<Arch, Scalar>) {
+    for (size_t r = 0; r < kRows; ++r) out[r] = dot_reference<W>(row, x + r * n, n);
+  } else {
+    using Batch = FloatBatch<Arch>;
+    constexpr size_t width = Batch::size;
+    Batch acc[kRows][4];
+    for (size_t r = 0; r < kRows; ++r) {
+      for (size_t a = 0; a < 4; ++a) acc[r][a] = Batch(0.0f);
+    }
+    size_t i = 0;
+    for (; i + 4 * width <= n; i += 4 * width) {
+      for (size_t a = 0; a < 4; ++a) {
+        const Batch w = load_as_float<W, Arch>(row, i + a * width);
+        for (size_t r = 0; r < kRows; ++r) acc[r][a] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i + a * width), acc[r][a]);
+      }
+    }
+    for (; i + width <= n; i += width) {
+      const Batch w = load_as_float<W, Arch>(row, i);
+      for (size_t r = 0; r < kRows; ++r) acc[r][0] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i), acc[r][0]);
+    }
+    for (size_t r = 0; r < kRows; ++r) {
+      float sum = xsimd::hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+      for (size_t j = i; j < n; ++j) sum += element_as_float<W>(row, j) * x[r * n + j];
+      out[r] = sum;
+    }
+  }
+}
+
 }  // namespace apr::simd
 
 // ---- apr/simd/dot_int8.hpp ----
@@ -1884,6 +1918,45 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
   return dot_int8_reference<W>(row, x, x_row);
 }
 
+/// out[i] = Σ row·x[x_row0 + i] for i < kRows: the weight row is unpacked once for all kRows
+/// activation rows (the sequences of one decode step), each sum taken in dot_int8's order, so
+/// every out[i] equals dot_int8(row, x, x_row0 + i) exactly.
+template <Int8DotWeight W, size_t kRows, class Arch = DefaultArch>
+void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, size_t x_row0, float* out) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  if constexpr (is_avx512_v<Arch>) {
+    const size_t blocks = x.n() / 32;
+    __m512 acc[kRows];
+    __m512 offset_acc[kRows];
+    for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      const __m512i weights = detail::unsigned_pair<W>(row + b);
+      const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
+      for (size_t i = 0; i < kRows; ++i) {
+        const size_t r = x_row0 + i;
+        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), weights, _mm512_loadu_si512(x.values(r) + b * 32));
+        const __m512 scale = _mm512_mul_ps(weight_scales, _mm512_loadu_ps(x.pair_scales(r) + b * 8));
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc[i]);
+        offset_acc[i] = _mm512_fmadd_ps(scale, _mm512_loadu_ps(x.pair_sums(r) + b * 8), offset_acc[i]);
+      }
+    }
+    for (size_t i = 0; i < kRows; ++i) {
+      const size_t r = x_row0 + i;
+      float sum = _mm512_reduce_add_ps(acc[i]) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc[i]);
+      for (size_t tail = b; tail < blocks; ++tail) {
+        int32_t block_sum = 0;
+        for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[tail], j) * x.values(r)[tail * 32 + j];
+        sum += fp16_to_fp32(row[tail].d) * x.scales(r)[tail] * static_cast<float>(block_sum);
+      }
+      out[i] = sum;
+    }
+    return;
+  }
+#endif
+  for (size_t i = 0; i < kRows; ++i) out[i] = dot_int8<W, Arch>(row, x, x_row0 + i);
+}
+
 }  // namespace apr::simd
 
 // ---- apr/simd/elementwise.hpp ----
@@ -2008,6 +2081,91 @@ void gemv_int8(const typename W::Block* w, const QuantizedActivations& x, size_t
       rows,
       [&](size_t begin, size_t end) {
         for (size_t r = begin; r < end; ++r) y[r] = dot_int8<W, Arch>(w + r * row_blocks, x, x_row);
+      },
+      kGemvGrain);
+}
+
+/// Most activation rows one gemv_int8_rows pass takes (the sequences of one decode step).
+inline constexpr size_t kGemvMaxRows = 8;
+
+/// Most activation rows one float gemv_rows pass takes (4 accumulators per row must fit the registers).
+inline constexpr size_t kGemvMaxFloatRows = 4;
+
+namespace detail {
+
+/// Y[t][r] for tokens [t0, t0 + kRows) of x ([tokens][cols]) over weight rows [begin, end).
+template <WeightDtype W, size_t kRows, class Arch>
+void gemv_rows_tile(const typename W::Block* w, const float* x, size_t t0, float* y, size_t rows, size_t cols, size_t begin,
+                    size_t end) {
+  float out[kRows];
+  for (size_t r = begin; r < end; ++r) {
+    dot_rows<W, kRows, Arch>(w + r * cols, x + t0 * cols, cols, out);
+    for (size_t i = 0; i < kRows; ++i) y[(t0 + i) * rows + r] = out[i];
+  }
+}
+
+/// Runs gemv_rows_tile for `count` (1..kGemvMaxFloatRows) tokens by picking that instantiation.
+template <WeightDtype W, class Arch, size_t kRows = kGemvMaxFloatRows>
+void gemv_rows_dispatch(size_t count, const typename W::Block* w, const float* x, size_t t0, float* y, size_t rows, size_t cols,
+                        size_t begin, size_t end) {
+  if constexpr (kRows > 1) {
+    if (count < kRows) return gemv_rows_dispatch<W, Arch, kRows - 1>(count, w, x, t0, y, rows, cols, begin, end);
+  }
+  gemv_rows_tile<W, kRows, Arch>(w, x, t0, y, rows, cols, begin, end);
+}
+
+/// Y[t][r] for tokens [t0, t0 + kRows) of x over weight rows [begin, end).
+template <Int8DotWeight W, size_t kRows, class Arch>
+void gemv_int8_rows_tile(const typename W::Block* w, const QuantizedActivations& x, size_t t0, float* y, size_t rows,
+                         size_t begin, size_t end) {
+  const size_t row_blocks = x.n() / 32;
+  float out[kRows];
+  for (size_t r = begin; r < end; ++r) {
+    dot_int8_rows<W, kRows, Arch>(w + r * row_blocks, x, t0, out);
+    for (size_t i = 0; i < kRows; ++i) y[(t0 + i) * rows + r] = out[i];
+  }
+}
+
+/// Runs gemv_int8_rows_tile for `count` (1..kGemvMaxRows) tokens by picking that instantiation.
+template <Int8DotWeight W, class Arch, size_t kRows = kGemvMaxRows>
+void gemv_int8_rows_dispatch(size_t count, const typename W::Block* w, const QuantizedActivations& x, size_t t0, float* y,
+                             size_t rows, size_t begin, size_t end) {
+  if constexpr (kRows > 1) {
+    if (count < kRows) return gemv_int8_rows_dispatch<W, Arch, kRows - 1>(count, w, x, t0, y, rows, begin, end);
+  }
+  gemv_int8_rows_tile<W, kRows, Arch>(w, x, t0, y, rows, begin, end);
+}
+
+}  // namespace detail
+
+/// Y[t][r] = Σ_c W[r][c]·X[t][c] for the few `tokens` rows of x (one per sequence of a decode
+/// step), plain dtypes: each weight vector is converted once per kGemvMaxFloatRows tokens and
+/// nothing is packed; every output equals gemv's exactly.
+template <WeightDtype W, class Arch = DefaultArch>
+  requires is_plain_v<W>
+void gemv_rows(const typename W::Block* w, const float* x, float* y, size_t rows, size_t cols, size_t tokens, ThreadPool& pool) {
+  pool.parallel_for(
+      rows,
+      [&](size_t begin, size_t end) {
+        for (size_t t0 = 0; t0 < tokens; t0 += kGemvMaxFloatRows) {
+          detail::gemv_rows_dispatch<W, Arch>(std::min(kGemvMaxFloatRows, tokens - t0), w, x, t0, y, rows, cols, begin, end);
+        }
+      },
+      kGemvGrain);
+}
+
+/// Y[t][r] = Σ_c W[r][c]·X[t][c] for the few rows t of x (one per sequence of a decode step):
+/// each weight row is read once per kGemvMaxRows tokens and nothing is packed, so unlike
+/// gemm_int8 the cost stays near one gemv's while the weights stream from memory. Every output
+/// equals gemv_int8's exactly.
+template <Int8DotWeight W, class Arch = DefaultArch>
+void gemv_int8_rows(const typename W::Block* w, const QuantizedActivations& x, float* y, size_t rows, ThreadPool& pool) {
+  pool.parallel_for(
+      rows,
+      [&](size_t begin, size_t end) {
+        for (size_t t0 = 0; t0 < x.rows(); t0 += kGemvMaxRows) {
+          detail::gemv_int8_rows_dispatch<W, Arch>(std::min(kGemvMaxRows, x.rows() - t0), w, x, t0, y, rows, begin, end);
+        }
       },
       kGemvGrain);
 }
@@ -2863,6 +3021,10 @@ struct Linear {
     if constexpr (kInt8Activations) {
       scratch.quantize(x, tokens, in_features);
       forward_batch_quantized(scratch, y, pool);
+    } else if (simd::is_plain_v<W> && tokens <= 4 * simd::kGemvMaxFloatRows) {
+      // gemm packs every weight panel per call, which only pays off over many rows
+      simd::gemv_rows<W>(weight, x, y, out_features, in_features, tokens, pool);
+      add_bias(y, tokens);
     } else {
       simd::gemm<W>(weight, x, y, out_features, in_features, tokens, pool);
       add_bias(y, tokens);
@@ -2875,6 +3037,9 @@ struct Linear {
   {
     if (x.rows() == 1) {
       simd::gemv_int8<W>(weight, x, 0, y, out_features, pool);
+    } else if (x.rows() <= simd::kGemvMaxRows) {
+      // gemm_int8 packs every weight panel per call, which only pays off over many rows
+      simd::gemv_int8_rows<W>(weight, x, y, out_features, pool);
     } else {
       simd::gemm_int8<W>(weight, x, y, out_features, pool);
     }
@@ -6448,7 +6613,7 @@ class Qwen2 final : public LanguageModel {
     }
     // the widest sequence's scratch holds the batch's rows; larger batches go in groups
     Qwen2Sequence* work = *std::max_element(batch.begin(), batch.end(), [](auto* a, auto* b) { return a->chunk_ < b->chunk_; });
-    std::vector<float> rows_logits(work->chunk_ * config_.vocab_size);
+    std::vector<float> rows_logits(std::min(work->chunk_, batch.size()) * config_.vocab_size);
     for (size_t start = 0; start < batch.size(); start += work->chunk_) {
       const size_t count = std::min(work->chunk_, batch.size() - start);
       work->places_.clear();

@@ -67,6 +67,40 @@ TEMPLATE_TEST_CASE("int8 dot and gemv match the exact-integer reference", "[int8
   }
 }
 
+TEMPLATE_TEST_CASE("float gemv_rows equals gemv row by row, exactly", "[gemv]", F32, F16, BF16) {
+  using W = TestType;
+  ThreadPool pool(2);
+  const size_t rows = 37, cols = 136;  // 2 full 4-vector steps, then single vectors and a scalar tail
+  const auto w = test::random_matrix<W>(rows, cols, 23);
+  for (size_t tokens : {2u, 4u, 7u}) {
+    const auto x = test::random_floats(tokens * cols, static_cast<uint32_t>(tokens));
+    std::vector<float> batched(tokens * rows), single(rows);
+    gemv_rows<W>(w.data(), x.data(), batched.data(), rows, cols, tokens, pool);
+    for (size_t t = 0; t < tokens; ++t) {
+      gemv<W>(w.data(), x.data() + t * cols, single.data(), rows, cols, pool);
+      for (size_t r = 0; r < rows; ++r) REQUIRE(batched[t * rows + r] == single[r]);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("gemv_int8_rows equals gemv_int8 row by row, exactly", "[int8]", Q8_0, Q4_0) {
+  using W = TestType;
+  ThreadPool pool(2);
+  const size_t rows = 37, cols = 96;  // 3 blocks: a pair plus the tail path
+  const auto w = test::random_matrix<W>(rows, cols, 17);
+  for (size_t tokens : {2u, 3u, 8u, 11u}) {
+    const auto x = test::random_floats(tokens * cols, static_cast<uint32_t>(tokens), -4.0f, 4.0f);
+    QuantizedActivations q;
+    q.quantize(x.data(), tokens, cols);
+    std::vector<float> batched(tokens * rows), single(rows);
+    gemv_int8_rows<W>(w.data(), q, batched.data(), rows, pool);
+    for (size_t t = 0; t < tokens; ++t) {
+      gemv_int8<W>(w.data(), q, t, single.data(), rows, pool);
+      for (size_t r = 0; r < rows; ++r) REQUIRE(batched[t * rows + r] == single[r]);
+    }
+  }
+}
+
 TEST_CASE("activation quantization: scales, sums and rounding", "[int8]") {
   std::vector<float> x(64);
   for (size_t i = 0; i < 64; ++i) x[i] = static_cast<float>(i) - 31.5f;

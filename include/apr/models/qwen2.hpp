@@ -278,7 +278,7 @@ class Qwen2 final : public LanguageModel {
     }
     // the widest sequence's scratch holds the batch's rows; larger batches go in groups
     Qwen2Sequence* work = *std::max_element(batch.begin(), batch.end(), [](auto* a, auto* b) { return a->chunk_ < b->chunk_; });
-    std::vector<float> rows_logits(work->chunk_ * config_.vocab_size);
+    std::vector<float> rows_logits(std::min(work->chunk_, batch.size()) * config_.vocab_size);
     for (size_t start = 0; start < batch.size(); start += work->chunk_) {
       const size_t count = std::min(work->chunk_, batch.size() - start);
       work->places_.clear();

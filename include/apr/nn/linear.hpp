@@ -53,6 +53,10 @@ struct Linear {
     if constexpr (kInt8Activations) {
       scratch.quantize(x, tokens, in_features);
       forward_batch_quantized(scratch, y, pool);
+    } else if (simd::is_plain_v<W> && tokens <= 4 * simd::kGemvMaxFloatRows) {
+      // gemm packs every weight panel per call, which only pays off over many rows
+      simd::gemv_rows<W>(weight, x, y, out_features, in_features, tokens, pool);
+      add_bias(y, tokens);
     } else {
       simd::gemm<W>(weight, x, y, out_features, in_features, tokens, pool);
       add_bias(y, tokens);
@@ -65,6 +69,9 @@ struct Linear {
   {
     if (x.rows() == 1) {
       simd::gemv_int8<W>(weight, x, 0, y, out_features, pool);
+    } else if (x.rows() <= simd::kGemvMaxRows) {
+      // gemm_int8 packs every weight panel per call, which only pays off over many rows
+      simd::gemv_int8_rows<W>(weight, x, y, out_features, pool);
     } else {
       simd::gemm_int8<W>(weight, x, y, out_features, pool);
     }

@@ -57,4 +57,38 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
   }
 }
 
+/// out[i] = Σ row·x[i] over n values for i < kRows activation rows x[i] = x + i·n (the sequences
+/// of one decode step): each weight vector is loaded and converted once for all rows, and each
+/// sum is taken in dot's order, so out[i] equals dot(row, x + i·n, n) exactly. Plain dtypes only.
+template <WeightDtype W, size_t kRows, class Arch = DefaultArch>
+  requires is_plain_v<W>
+void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out) {
+  if constexpr (std::is_same_v<Arch, Scalar>) {
+    for (size_t r = 0; r < kRows; ++r) out[r] = dot_reference<W>(row, x + r * n, n);
+  } else {
+    using Batch = FloatBatch<Arch>;
+    constexpr size_t width = Batch::size;
+    Batch acc[kRows][4];
+    for (size_t r = 0; r < kRows; ++r) {
+      for (size_t a = 0; a < 4; ++a) acc[r][a] = Batch(0.0f);
+    }
+    size_t i = 0;
+    for (; i + 4 * width <= n; i += 4 * width) {
+      for (size_t a = 0; a < 4; ++a) {
+        const Batch w = load_as_float<W, Arch>(row, i + a * width);
+        for (size_t r = 0; r < kRows; ++r) acc[r][a] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i + a * width), acc[r][a]);
+      }
+    }
+    for (; i + width <= n; i += width) {
+      const Batch w = load_as_float<W, Arch>(row, i);
+      for (size_t r = 0; r < kRows; ++r) acc[r][0] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i), acc[r][0]);
+    }
+    for (size_t r = 0; r < kRows; ++r) {
+      float sum = xsimd::hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+      for (size_t j = i; j < n; ++j) sum += element_as_float<W>(row, j) * x[r * n + j];
+      out[r] = sum;
+    }
+  }
+}
+
 }  // namespace apr::simd

@@ -109,4 +109,43 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
   return dot_int8_reference<W>(row, x, x_row);
 }
 
+/// out[i] = Σ row·x[x_row0 + i] for i < kRows: the weight row is unpacked once for all kRows
+/// activation rows (the sequences of one decode step), each sum taken in dot_int8's order, so
+/// every out[i] equals dot_int8(row, x, x_row0 + i) exactly.
+template <Int8DotWeight W, size_t kRows, class Arch = DefaultArch>
+void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, size_t x_row0, float* out) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  if constexpr (is_avx512_v<Arch>) {
+    const size_t blocks = x.n() / 32;
+    __m512 acc[kRows];
+    __m512 offset_acc[kRows];
+    for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      const __m512i weights = detail::unsigned_pair<W>(row + b);
+      const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
+      for (size_t i = 0; i < kRows; ++i) {
+        const size_t r = x_row0 + i;
+        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), weights, _mm512_loadu_si512(x.values(r) + b * 32));
+        const __m512 scale = _mm512_mul_ps(weight_scales, _mm512_loadu_ps(x.pair_scales(r) + b * 8));
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc[i]);
+        offset_acc[i] = _mm512_fmadd_ps(scale, _mm512_loadu_ps(x.pair_sums(r) + b * 8), offset_acc[i]);
+      }
+    }
+    for (size_t i = 0; i < kRows; ++i) {
+      const size_t r = x_row0 + i;
+      float sum = _mm512_reduce_add_ps(acc[i]) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc[i]);
+      for (size_t tail = b; tail < blocks; ++tail) {
+        int32_t block_sum = 0;
+        for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[tail], j) * x.values(r)[tail * 32 + j];
+        sum += fp16_to_fp32(row[tail].d) * x.scales(r)[tail] * static_cast<float>(block_sum);
+      }
+      out[i] = sum;
+    }
+    return;
+  }
+#endif
+  for (size_t i = 0; i < kRows; ++i) out[i] = dot_int8<W, Arch>(row, x, x_row0 + i);
+}
+
 }  // namespace apr::simd
