@@ -3,7 +3,9 @@
 // weight dtype), medians of several runs, and the log-mel front end on 30 s of audio (80 and 128
 // bands, no padding: the spectrogram of one window). Prints JSON.
 // usage: bench_whisper [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16]
-// The KV storage defaults to f16, as whisper.cpp's does.
+//                      [--write-ggml DIR]
+// The KV storage defaults to f16, as whisper.cpp's does. With --write-ggml nothing is timed: the
+// same weights are written as whisper.cpp model files DIR/ggml-SIZE-DTYPE.bin (bench/peers/whisper.sh).
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/synth.hpp"
 #include "bench_support.hpp"
+#include "whisper_ggml.hpp"
 
 using namespace apr;
 using nlohmann::json;
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   size_t tokens = 32, threads = 2;
   DType kv_dtype = DType::f16;
+  std::string ggml_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--sizes") sizes = split(value);
@@ -100,8 +104,9 @@ int main(int argc, char** argv) {
     else if (flag == "--tokens") tokens = std::stoul(value);
     else if (flag == "--threads") threads = std::stoul(value);
     else if (flag == "--kv-dtype" && (value == "f32" || value == "f16")) kv_dtype = value == "f16" ? DType::f16 : DType::f32;
+    else if (flag == "--write-ggml") ggml_dir = value;
     else {
-      fmt::print(stderr, "usage: {} [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16|f32]\n",
+      fmt::print(stderr, "usage: {} [--sizes tiny,base] [--dtypes f32,f16,q8_0] [--runs 5] [--tokens 32] [--threads 2] [--kv-dtype f16|f32] [--write-ggml DIR]\n",
                  argv[0]);
       return 2;
     }
@@ -109,8 +114,10 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   json report = {{"model", "whisper dims, random weights"}, {"threads", threads}, {"runs", runs},
                  {"kv_dtype", std::string(to_string(kv_dtype))}, {"results", json::array()}};
-  report["log_mel"] = {bench_log_mel(80, pool, std::max(runs, 5)), bench_log_mel(128, pool, std::max(runs, 5))};
-  fmt::print(stderr, "log-mel {}\n", report["log_mel"].dump());
+  if (ggml_dir.empty()) {
+    report["log_mel"] = {bench_log_mel(80, pool, std::max(runs, 5)), bench_log_mel(128, pool, std::max(runs, 5))};
+    fmt::print(stderr, "log-mel {}\n", report["log_mel"].dump());
+  }
   for (const auto& size : sizes) {
     auto config = models::whisper_dims(size);
     if (!config) {
@@ -127,6 +134,15 @@ int main(int argc, char** argv) {
       if (!dtype || !is_weight_dtype(*dtype)) {
         fmt::print(stderr, "unknown dtype {}\n", name);
         return 2;
+      }
+      if (!ggml_dir.empty()) {
+        const std::string path = fmt::format("{}/ggml-{}-{}.bin", ggml_dir, size, name);
+        if (auto written = bench::write_whisper_ggml(**file, *config, *dtype, path); !written) {
+          fmt::print(stderr, "{}\n", written.error().message);
+          return 1;
+        }
+        fmt::print(stderr, "wrote {}\n", path);
+        continue;
       }
       auto model = models::make_whisper(*file, *config, *dtype, {.pool = &pool, .kv_dtype = kv_dtype});
       if (!model) {
