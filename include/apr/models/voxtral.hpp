@@ -15,9 +15,12 @@
 /// the token there: the prompt [BOS, STREAMING_PAD × (left pad + delay)], then the model's own
 /// previous output, one token per 80 ms of audio.
 ///
-/// Verified against the reference: log-mel, encoder, adapter and time embedding (1e-4). The
-/// decoder's first logits still differ from the reference's (max 1.6 on the micro model), so
-/// generate() is not yet at parity.
+/// The prompt is prefilled in one chunk against a cache that keeps only the last `window`
+/// positions before attending (as the reference does), so prompt rows more than a window before
+/// the last one are never seen; with the real model's window (8192) that is none of them.
+///
+/// Verified against the reference: log-mel, encoder, adapter, time embedding and first logits
+/// within 1e-4, greedy ids identical (tests/models/test_voxtral_parity.cpp).
 #pragma once
 
 #include <cmath>
@@ -151,7 +154,9 @@ class VoxtralRealtime {
 
   /// Greedy transcription ids of `audio_embeddings` ([positions][decoder dim], from adapt()):
   /// prefill over the prompt positions, then one token per audio position until EOS; the
-  /// logits after the prefill go to `first_logits` when given.
+  /// logits after the prefill go to `first_logits` when given. Prompt rows outside the window
+  /// of the last prompt row are skipped and positions counted from the first row kept: RoPE
+  /// scores depend only on position differences, so this equals the reference's absolute positions.
   Result<std::vector<int32_t>> generate(std::span<const float> audio_embeddings, std::vector<float>* first_logits = nullptr) const {
     const size_t d = config_.decoder.dim, positions = audio_embeddings.size() / d;
     const size_t prompt_length = 1 + config_.n_left_pad_tokens + config_.n_delay_tokens;
@@ -173,13 +178,17 @@ class VoxtralRealtime {
     for (size_t l = 0; l < decoder_.size(); ++l) {
       caches.emplace_back(positions, config_.decoder.n_kv_heads, config_.decoder.head_dim, DType::f32);
     }
-    std::vector<float> x(prompt_length * d), logits(config_.vocab_size);
-    for (size_t p = 0; p < prompt_length; ++p) {
+    const size_t window = config_.decoder.window;
+    const size_t offset = prompt_length - 1 > window ? prompt_length - 1 - window : 0;
+    const size_t rows = prompt_length - offset;
+    std::vector<float> x(rows * d), logits(config_.vocab_size);
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t p = offset + r;
       const int32_t token = p == 0 ? config_.bos_id : config_.streaming_pad_id;
-      embeddings_.lookup(static_cast<size_t>(token), x.data() + p * d);
-      simd::add(x.data() + p * d, audio_embeddings.data() + p * d, x.data() + p * d, d);
+      embeddings_.lookup(static_cast<size_t>(token), x.data() + r * d);
+      simd::add(x.data() + r * d, audio_embeddings.data() + p * d, x.data() + r * d, d);
     }
-    run_stack(decoder_, config_.decoder, x.data(), prompt_length, 0, &caches, &scales);
+    run_stack(decoder_, config_.decoder, x.data(), rows, 0, &caches, &scales);
     std::vector<int32_t> ids;
     auto next_token = [&](const float* row) {
       std::vector<float> normed(d);
@@ -187,7 +196,7 @@ class VoxtralRealtime {
       lm_head_.forward_batch(normed.data(), 1, logits.data(), quantized_, pool());
       return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     };
-    int32_t token = next_token(x.data() + (prompt_length - 1) * d);  // the last prompt row
+    int32_t token = next_token(x.data() + (rows - 1) * d);  // the last prompt row
     if (first_logits != nullptr) *first_logits = logits;
     std::vector<float> step(d);
     for (size_t p = prompt_length;; ++p) {
@@ -195,7 +204,7 @@ class VoxtralRealtime {
       if (token == config_.eos_id || p >= positions) break;
       embeddings_.lookup(static_cast<size_t>(token), step.data());
       simd::add(step.data(), audio_embeddings.data() + p * d, step.data(), d);
-      run_stack(decoder_, config_.decoder, step.data(), 1, p, &caches, &scales);
+      run_stack(decoder_, config_.decoder, step.data(), 1, p - offset, &caches, &scales);
       token = next_token(step.data());
     }
     return ids;
