@@ -8,3 +8,4 @@
 #include "apr/eval/perplexity.hpp"
 #include "apr/eval/precision_gate.hpp"
 #include "apr/eval/statistics.hpp"
+#include "apr/eval/value_difference.hpp"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "apr/format/apr_layout.hpp"
+#include "apr/format/apr_layout_map.hpp"
 #include "apr/format/apr_reader.hpp"
 #include "apr/format/apr_writer.hpp"
 #include "apr/format/convert.hpp"
@@ -14,4 +15,5 @@
 #include "apr/format/safetensors.hpp"
 #include "apr/format/safetensors_writer.hpp"
 #include "apr/format/tensor_file.hpp"
+#include "apr/format/tensor_merge.hpp"
 #include "apr/format/tensor_values.hpp"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "apr/models/apr_metadata.hpp"
+#include "apr/models/file_tokenizer.hpp"
 #include "apr/models/language_model.hpp"
 #include "apr/models/load.hpp"
 #include "apr/models/load_whisper.hpp"
