@@ -12,6 +12,7 @@
 #include "apr/audio/audio_file.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/models/voxtral.hpp"
+#include "apr/models/voxtral_stream.hpp"
 #include "test_support.hpp"
 
 using namespace apr;
@@ -78,5 +79,52 @@ TEST_CASE("voxtral-micro matches the reference stage by stage", "[voxtral][parit
     CHECK(first_logits.size() == config->vocab_size);
     CHECK(max_abs_diff(first_logits, reference(**refs, clip + ".first_logits")) < 1e-4f);  // measured 3.6e-5, 5.2e-5
     CHECK(nlohmann::json(*ids) == expected[clip]["generated_ids"]);
+  }
+}
+
+TEST_CASE("voxtral-micro streams the reference's greedy ids in chunks of any size", "[voxtral][stream]") {
+  std::ifstream params_in(test::fixture("voxtral/voxtral-micro/params.json"));
+  auto config = models::VoxtralConfig::from_params_json(nlohmann::json::parse(params_in));
+  REQUIRE(config);
+  auto file = format::SafeTensorsFile::open(test::fixture("voxtral/voxtral-micro/consolidated.safetensors"));
+  REQUIRE(file);
+  auto model = models::VoxtralRealtime<F32>::load(std::move(file).value(), *config);
+  REQUIRE(model);
+  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  REQUIRE(front_end);
+  std::ifstream json_in(test::fixture("voxtral/refs.json"));
+  const auto expected = nlohmann::json::parse(json_in);
+
+  for (const std::string clip : {"a_hello", "b_sentence"}) {
+    INFO(clip);
+    auto speech = audio::read_audio(test::fixture("whisper/audio/" + clip + ".wav"));
+    REQUIRE(speech);
+    const std::span<const float> samples(speech->samples);
+    auto offline = models::voxtral_transcribe(**model, *front_end, samples, ThreadPool::global());
+    REQUIRE(offline);
+    CHECK(nlohmann::json(*offline) == expected[clip]["generated_ids"]);
+    for (const size_t chunk : {size_t{1280}, size_t{777}, size_t{4000}}) {
+      INFO("chunk " << chunk);
+      models::VoxtralStream<F32> stream(**model, *front_end, ThreadPool::global());
+      std::vector<int32_t> ids;
+      for (size_t first = 0; first < samples.size(); first += chunk) {
+        auto decided = stream.feed(samples.subspan(first, std::min(chunk, samples.size() - first)));
+        REQUIRE(decided);
+        ids.insert(ids.end(), decided->begin(), decided->end());
+        // decoder position p needs the audio up to (p − left pad + 1) tokens and 40 samples (the
+        // last mel window), and the stream decides it as soon as that has arrived
+        const size_t fed = std::min(first + chunk, samples.size());
+        const size_t ready = fed < 40 ? 0 : (fed - 40) / config->samples_per_token + config->n_left_pad_tokens;
+        CHECK(ids.size() == (ready >= (*model)->prompt_length() ? ready - (*model)->prompt_length() + 1 : 0));
+      }
+      const size_t before_finish = ids.size();
+      auto rest = stream.finish();
+      REQUIRE(rest);
+      ids.insert(ids.end(), rest->begin(), rest->end());
+      CHECK(before_finish > 0);  // ids came out while audio was still arriving
+      CHECK(ids == stream.ids());
+      CHECK(ids == *offline);
+      CHECK_FALSE(stream.feed(samples.subspan(0, 10)));
+    }
   }
 }

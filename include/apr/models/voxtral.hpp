@@ -23,6 +23,7 @@
 /// within 1e-4, greedy ids identical (tests/models/test_voxtral_parity.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <span>
@@ -78,6 +79,9 @@ inline std::vector<float> voxtral_time_embedding(float t, size_t dim) {
 template <WeightDtype W>
 class VoxtralRealtime {
  public:
+  /// Most encoder positions run through the transformer at once when streaming.
+  static constexpr size_t kEncoderChunk = 64;
+
   /// One transformer layer (encoder or decoder).
   struct Layer {
     nn::RmsNorm attention_norm;  ///< before attention
@@ -135,7 +139,7 @@ class VoxtralRealtime {
     const size_t cut = steps % config_.downsample_factor;  // left truncation
     std::vector<float> hidden(h1.begin() + static_cast<ptrdiff_t>(cut * d), h1.end());
     const size_t n = steps - cut;
-    run_stack(encoder_, config_.encoder, hidden.data(), n, 0, nullptr, nullptr);
+    run_stack(encoder_, config_.encoder, encoder_rope_, hidden.data(), n, 0, nullptr, nullptr);
     encoder_norm_.forward(hidden.data(), hidden.data(), n);
     return hidden;
   }
@@ -152,60 +156,144 @@ class VoxtralRealtime {
     return out;
   }
 
-  /// Greedy transcription ids of `audio_embeddings` ([positions][decoder dim], from adapt()):
-  /// prefill over the prompt positions, then one token per audio position until EOS; the
-  /// logits after the prefill go to `first_logits` when given. Prompt rows outside the window
-  /// of the last prompt row are skipped and positions counted from the first row kept: RoPE
-  /// scores depend only on position differences, so this equals the reference's absolute positions.
-  Result<std::vector<int32_t>> generate(std::span<const float> audio_embeddings, std::vector<float>* first_logits = nullptr) const {
-    const size_t d = config_.decoder.dim, positions = audio_embeddings.size() / d;
-    const size_t prompt_length = 1 + config_.n_left_pad_tokens + config_.n_delay_tokens;
-    if (positions < prompt_length) {
-      return make_error(ErrorCode::invalid_argument, "voxtral: {} audio positions are fewer than the {} prompt positions", positions, prompt_length);
+  /// Decoder positions of the prompt [BOS, STREAMING_PAD × (left pad + delay)].
+  [[nodiscard]] size_t prompt_length() const noexcept { return 1 + config_.n_left_pad_tokens + config_.n_delay_tokens; }
+
+  /// The encoder's state between chunks of log-mel frames (see encode_more()).
+  struct EncoderState {
+    std::vector<float> mel_tail;               ///< the last 2 mel frames seen ([2][bins]; zeros at the start)
+    std::vector<float> conv_tail;              ///< conv0 rows the stride-2 conv1 has still to read
+    std::vector<float> pending;                ///< encoder rows not yet grouped by the adapter
+    std::vector<nn::KvCacheLayer> caches;      ///< per layer, ring-buffered over the window
+    size_t position = 0;                       ///< next encoder position
+  };
+
+  /// A fresh encoder state (ring caches of window + kEncoderChunk slots per layer).
+  [[nodiscard]] EncoderState start_encoder() const {
+    const VoxtralStack& s = config_.encoder;
+    EncoderState state;
+    state.mel_tail.assign(2 * config_.num_mel_bins, 0.0f);
+    state.conv_tail.assign(s.dim, 0.0f);  // conv1's left padding
+    for (size_t l = 0; l < s.n_layers; ++l) state.caches.emplace_back(s.window + kEncoderChunk, s.n_kv_heads, s.head_dim, DType::f32);
+    return state;
+  }
+
+  /// Runs the next log-mel frames ([count][num_mel_bins], time-major, after the clamp) through
+  /// the causal encoder and the adapter; returns the audio embeddings completed
+  /// ([k][decoder dim]). Chunked or whole, the same frames give the same embeddings as
+  /// encode() + adapt() up to float rounding (a frame count that is a multiple of 8, as the
+  /// streaming padding makes it, leaves nothing for encode() to truncate).
+  std::vector<float> encode_more(EncoderState& state, std::span<const float> frames) const {
+    const size_t bins = config_.num_mel_bins, d = config_.encoder.dim, count = frames.size() / bins;
+    if (count == 0) return {};
+    ThreadPool& threads = pool();
+    std::vector<float> x(state.mel_tail);
+    x.insert(x.end(), frames.begin(), frames.end());
+    std::copy(x.end() - static_cast<ptrdiff_t>(2 * bins), x.end(), state.mel_tail.begin());
+    std::vector<float> h0(count * d), columns((count + 1) * std::max(bins, d) * 3);
+    conv0_.forward(x.data(), count + 2, h0.data(), columns.data(), quantized_, threads);
+    simd::gelu_erf(h0.data(), h0.size());
+    state.conv_tail.insert(state.conv_tail.end(), h0.begin(), h0.end());
+    const size_t rows = state.conv_tail.size() / d, steps = rows < 3 ? 0 : (rows - 1) / 2;
+    std::vector<float> h1(steps * d);
+    if (steps > 0) {
+      conv1_.forward(state.conv_tail.data(), 2 * steps + 1, h1.data(), columns.data(), quantized_, threads);
+      simd::gelu_erf(h1.data(), h1.size());
+      state.conv_tail.erase(state.conv_tail.begin(), state.conv_tail.begin() + static_cast<ptrdiff_t>(2 * steps * d));
     }
-    // time conditioning: one scale per layer, from the delay
+    for (size_t first = 0; first < steps; first += kEncoderChunk) {
+      const size_t n = std::min(kEncoderChunk, steps - first);
+      float* rows_in = h1.data() + first * d;
+      run_stack(encoder_, config_.encoder, encoder_rope_, rows_in, n, state.position, &state.caches, nullptr);
+      encoder_norm_.forward(rows_in, rows_in, n);
+      state.position += n;
+    }
+    state.pending.insert(state.pending.end(), h1.begin(), h1.end());
+    const size_t group = config_.downsample_factor * d, groups = state.pending.size() / group;
+    std::vector<float> embeddings(groups * config_.decoder.dim);
+    if (groups > 0) {
+      std::vector<float> middle(groups * config_.decoder.dim);
+      adapter0_.forward_batch(state.pending.data(), groups, middle.data(), quantized_, threads);
+      simd::gelu_erf(middle.data(), middle.size());
+      adapter1_.forward_batch(middle.data(), groups, embeddings.data(), quantized_, threads);
+      state.pending.erase(state.pending.begin(), state.pending.begin() + static_cast<ptrdiff_t>(groups * group));
+    }
+    return embeddings;
+  }
+
+  /// The decoder's state between steps (see decode_prompt() and decode_step()).
+  struct DecoderState {
+    std::vector<nn::KvCacheLayer> caches;      ///< per layer, ring-buffered over the window
+    std::vector<std::vector<float>> scales;    ///< per layer, 1 + ada(time embedding of the delay)
+    size_t offset = 0;                         ///< prompt rows skipped (outside the last prompt row's window)
+    size_t position = 0;                       ///< absolute position of the next input
+    int32_t token = 0;                         ///< the last id decided (the next input's token)
+  };
+
+  /// A fresh decoder state: the per-layer time-conditioning scales and ring caches.
+  [[nodiscard]] DecoderState start_decoder() const {
+    const size_t d = config_.decoder.dim, window = config_.decoder.window;
+    DecoderState state;
     const std::vector<float> t = voxtral_time_embedding(static_cast<float>(config_.n_delay_tokens), d);
-    std::vector<std::vector<float>> scales;
     for (const Layer& layer : decoder_) {
       std::vector<float> hidden(config_.ada_dim), scale(d);
       layer.ada_down.forward_batch(t.data(), 1, hidden.data(), quantized_, pool());
       simd::gelu_erf(hidden.data(), hidden.size());
       layer.ada_up.forward_batch(hidden.data(), 1, scale.data(), quantized_, pool());
-      for (float& s : scale) s += 1.0f;
-      scales.push_back(std::move(scale));
+      for (float& value : scale) value += 1.0f;
+      state.scales.push_back(std::move(scale));
     }
-    std::vector<nn::KvCacheLayer> caches;
+    state.offset = prompt_length() - 1 > window ? prompt_length() - 1 - window : 0;
+    const size_t rows = prompt_length() - state.offset;
     for (size_t l = 0; l < decoder_.size(); ++l) {
-      caches.emplace_back(positions, config_.decoder.n_kv_heads, config_.decoder.head_dim, DType::f32);
+      state.caches.emplace_back(window + rows, config_.decoder.n_kv_heads, config_.decoder.head_dim, DType::f32);
     }
-    const size_t window = config_.decoder.window;
-    const size_t offset = prompt_length - 1 > window ? prompt_length - 1 - window : 0;
-    const size_t rows = prompt_length - offset;
-    std::vector<float> x(rows * d), logits(config_.vocab_size);
+    return state;
+  }
+
+  /// Prefills the prompt over `audio` (its prompt_length() audio embeddings) and returns the
+  /// first id; its logits go to `logits` when given. Prompt rows outside the window of the last
+  /// prompt row are skipped, as the reference's prefill (which cuts its cache to the window
+  /// before attending) never sees them, and positions count from the first row kept: RoPE
+  /// scores depend only on position differences, so this equals the reference's absolute positions.
+  int32_t decode_prompt(DecoderState& state, std::span<const float> audio, std::vector<float>* logits = nullptr) const {
+    const size_t d = config_.decoder.dim, rows = prompt_length() - state.offset;
+    std::vector<float> x(rows * d);
     for (size_t r = 0; r < rows; ++r) {
-      const size_t p = offset + r;
-      const int32_t token = p == 0 ? config_.bos_id : config_.streaming_pad_id;
-      embeddings_.lookup(static_cast<size_t>(token), x.data() + r * d);
-      simd::add(x.data() + r * d, audio_embeddings.data() + p * d, x.data() + r * d, d);
+      const size_t p = state.offset + r;
+      embeddings_.lookup(static_cast<size_t>(p == 0 ? config_.bos_id : config_.streaming_pad_id), x.data() + r * d);
+      simd::add(x.data() + r * d, audio.data() + p * d, x.data() + r * d, d);
     }
-    run_stack(decoder_, config_.decoder, x.data(), rows, 0, &caches, &scales);
-    std::vector<int32_t> ids;
-    auto next_token = [&](const float* row) {
-      std::vector<float> normed(d);
-      final_norm_.forward(row, normed.data(), 1);
-      lm_head_.forward_batch(normed.data(), 1, logits.data(), quantized_, pool());
-      return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    };
-    int32_t token = next_token(x.data() + (rows - 1) * d);  // the last prompt row
-    if (first_logits != nullptr) *first_logits = logits;
-    std::vector<float> step(d);
-    for (size_t p = prompt_length;; ++p) {
-      ids.push_back(token);
-      if (token == config_.eos_id || p >= positions) break;
-      embeddings_.lookup(static_cast<size_t>(token), step.data());
-      simd::add(step.data(), audio_embeddings.data() + p * d, step.data(), d);
-      run_stack(decoder_, config_.decoder, step.data(), 1, p - offset, &caches, &scales);
-      token = next_token(step.data());
+    run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), rows, 0, &state.caches, &state.scales);
+    state.position = prompt_length();
+    state.token = next_token(x.data() + (rows - 1) * d, logits);
+    return state.token;
+  }
+
+  /// Feeds the last id decided with the audio embedding `audio` of the next position; returns the next id.
+  int32_t decode_step(DecoderState& state, std::span<const float> audio) const {
+    const size_t d = config_.decoder.dim;
+    std::vector<float> x(d);
+    embeddings_.lookup(static_cast<size_t>(state.token), x.data());
+    simd::add(x.data(), audio.data(), x.data(), d);
+    run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), 1, state.position - state.offset, &state.caches, &state.scales);
+    ++state.position;
+    state.token = next_token(x.data(), nullptr);
+    return state.token;
+  }
+
+  /// Greedy transcription ids of `audio_embeddings` ([positions][decoder dim], from adapt()):
+  /// the prompt, then one id per audio position until EOS (kept, as the reference keeps it) or
+  /// the last position; the logits after the prompt go to `first_logits` when given.
+  Result<std::vector<int32_t>> generate(std::span<const float> audio_embeddings, std::vector<float>* first_logits = nullptr) const {
+    const size_t d = config_.decoder.dim, positions = audio_embeddings.size() / d;
+    if (positions < prompt_length()) {
+      return make_error(ErrorCode::invalid_argument, "voxtral: {} audio positions are fewer than the {} prompt positions", positions, prompt_length());
+    }
+    DecoderState state = start_decoder();
+    std::vector<int32_t> ids{decode_prompt(state, audio_embeddings, first_logits)};
+    while (ids.back() != config_.eos_id && state.position < positions) {
+      ids.push_back(decode_step(state, audio_embeddings.subspan(state.position * d, d)));
     }
     return ids;
   }
@@ -217,6 +305,16 @@ class VoxtralRealtime {
         decoder_rope_(config.decoder.head_dim, config.decoder.rope_theta, simd::RopeStyle::interleaved) {}
 
   ThreadPool& pool() const { return pool_ != nullptr ? *pool_ : ThreadPool::global(); }
+
+  /// The greedy id after decoder row `row` (final norm, tied head); its logits to `logits` when given.
+  int32_t next_token(const float* row, std::vector<float>* logits) const {
+    std::vector<float> normed(config_.decoder.dim), values(config_.vocab_size);
+    final_norm_.forward(row, normed.data(), 1);
+    lm_head_.forward_batch(normed.data(), 1, values.data(), quantized_, pool());
+    const auto best = static_cast<int32_t>(std::max_element(values.begin(), values.end()) - values.begin());
+    if (logits != nullptr) *logits = std::move(values);
+    return best;
+  }
 
   Result<void> load_weights() {
     Result<void> status = ok();
@@ -289,16 +387,16 @@ class VoxtralRealtime {
     return status;
   }
 
-  /// Runs `n` rows of `x` from `first_position` through `layers`: with `caches` and `scales` the
-  /// decoder (ring-buffered cache kept across calls, FFN input scaled), else the encoder (one pass).
-  void run_stack(const std::vector<Layer>& layers, const VoxtralStack& s, float* x, size_t n, size_t first_position,
-                 std::vector<nn::KvCacheLayer>* caches, const std::vector<std::vector<float>>* scales) const {
+  /// Runs `n` rows of `x` from `first_position` through `layers`: with `caches` against those
+  /// (ring-buffered, kept across calls), else in one pass over a cache of the n rows; with
+  /// `scales` (the decoder) the normed FFN input is scaled per layer.
+  void run_stack(const std::vector<Layer>& layers, const VoxtralStack& s, const nn::RotaryEmbedding& rope, float* x, size_t n,
+                 size_t first_position, std::vector<nn::KvCacheLayer>* caches, const std::vector<std::vector<float>>* scales) const {
     ThreadPool& threads = pool();
     const size_t q_width = s.n_heads * s.head_dim, kv_width = s.n_kv_heads * s.head_dim;
-    const nn::RotaryEmbedding& rope = caches != nullptr ? decoder_rope_ : encoder_rope_;
     std::vector<float> normed(n * s.dim), q(n * q_width), k(n * kv_width), v(n * kv_width), attention(n * q_width), gate(n * s.hidden_dim),
         up(n * s.hidden_dim), out(n * s.dim);
-    nn::AttentionScratch scratch(threads.size(), first_position + n, s.n_heads / s.n_kv_heads, s.head_dim);
+    nn::AttentionScratch scratch(threads.size(), std::min(first_position + n, s.window), s.n_heads / s.n_kv_heads, s.head_dim);
     const nn::AttentionShape shape{s.n_heads, s.n_kv_heads, s.head_dim, s.window};
     for (size_t l = 0; l < layers.size(); ++l) {
       const Layer& layer = layers[l];
