@@ -4,8 +4,12 @@
 
 #include "apr/format/apr_layout.hpp"
 #include "apr/format/apr_layout_map.hpp"
+#include "apr/format/apr_license.hpp"
+#include "apr/format/apr_payload.hpp"
 #include "apr/format/apr_reader.hpp"
+#include "apr/format/apr_signature_block.hpp"
 #include "apr/format/apr_writer.hpp"
+#include "apr/format/compression.hpp"
 #include "apr/format/convert.hpp"
 #include "apr/format/crc32.hpp"
 #include "apr/format/detect.hpp"

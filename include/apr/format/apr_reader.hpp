@@ -1,11 +1,14 @@
 /// @file apr_reader.hpp
 /// @brief APR v2 reader: every header field, offset, size and dim checked before use; tensors are
-/// zero-copy views into the mapped file; the footer CRC is checked on request.
+/// zero-copy views into the mapped file (encoded payloads are decoded into aligned buffers); the
+/// footer CRC is checked on request.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,12 +16,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "apr/core/aligned_buffer.hpp"
 #include "apr/core/byte_reader.hpp"
 #include "apr/core/mapped_file.hpp"
 #include "apr/core/result.hpp"
 #include "apr/core/tensor.hpp"
 #include "apr/core/utf8.hpp"
 #include "apr/format/apr_layout.hpp"
+#include "apr/format/apr_payload.hpp"
+#include "apr/format/apr_signature_block.hpp"
 #include "apr/format/crc32.hpp"
 #include "apr/format/tensor_file.hpp"
 
@@ -32,6 +38,7 @@ struct AprTensorEntry {
   Shape shape;        ///< dims, outermost first
   uint64_t offset = 0;  ///< data offset relative to data_offset
   uint64_t size = 0;    ///< bytes
+  std::optional<PayloadHeader> payload;  ///< set for an encoded (compressed/encrypted) payload
 };
 
 /// Everything in an APR v2 file's header, metadata and index.
@@ -44,11 +51,13 @@ struct AprContents {
   uint64_t index_offset = 0;      ///< tensor index start
   uint64_t data_offset = 0;       ///< tensor data start
   uint32_t header_checksum = 0;   ///< CRC-32 of bytes 0..40 and 44..64
-  uint32_t footer_checksum = 0;   ///< CRC-32 stored in the last 4 bytes
+  uint32_t footer_checksum = 0;   ///< CRC-32 stored in the footer
+  uint64_t footer_offset = 0;     ///< where the footer is (the data end)
+  std::optional<SignatureBlock> signature;  ///< the block after the footer of a signed file
   std::string metadata_text;      ///< the JSON exactly as stored
   nlohmann::json metadata;        ///< parsed metadata
   std::vector<AprTensorEntry> entries;  ///< index entries in file order (sorted by name)
-  std::vector<TensorView> views;  ///< one per entry, into the parsed bytes
+  std::vector<TensorView> views;  ///< one per entry, into the parsed bytes (empty bytes for encoded payloads until decoded)
 };
 
 namespace detail {
@@ -97,12 +106,15 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
   if (c.version_major != 2) return fail(fmt::format("version {}.{} at offset 0x4: expected 2.x", c.version_major, c.version_minor));
   if (!detail::all_zero(bytes.subspan(44, 20))) return fail("reserved header bytes 0x2c..0x40 are not zero");
   if (c.flags & kLayoutColumnMajor) return fail("flags at offset 0x6 mark a column-major layout, which apr (like aprender) refuses");
-  if (c.flags & (kLz4Compressed | kZstdCompressed | kEncrypted)) {
-    return Error{ErrorCode::unsupported, fmt::format("{}: flags {:#06x} at offset 0x6: compressed or encrypted tensor data needs apr's extension reader", source, c.flags)};
-  }
   const uint64_t file_size = bytes.size();
-  if (file_size < kHeaderSize + kFooterSize) return fail("file ends before the footer");
-  const uint64_t data_end = file_size - kFooterSize;
+  const uint64_t trailer = kFooterSize + ((c.flags & kSigned) ? kSignatureBlockSize : 0);
+  if (file_size < kHeaderSize + trailer) return fail((c.flags & kSigned) ? "file ends before the footer and signature block" : "file ends before the footer");
+  const uint64_t data_end = file_size - trailer;
+  if (c.flags & kSigned) {
+    auto block = parse_signature_block(bytes.subspan(data_end + kFooterSize), data_end + kFooterSize);
+    if (!block) return std::move(block).error().with_context(source);
+    c.signature = *block;
+  }
   if (c.metadata_offset != kHeaderSize) return fail(fmt::format("metadata_offset at 0xc is {:#x}, expected 0x40", c.metadata_offset));
   if (c.metadata_offset + c.metadata_size > data_end) {
     return fail(fmt::format("metadata 0x40+{:#x} at offset 0x14 runs past the data end ({:#x})", c.metadata_size, data_end));
@@ -168,16 +180,31 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
     entry.size = *size;
     uint64_t numel = 0;
     if (!entry.shape.checked_numel(numel)) return named(fmt::format("dims {} overflow", to_string(entry.shape)));
-    const auto dtype = apr_v2::dtype_of_code(entry.code, numel, entry.size);
-    if (!dtype) return named(fmt::format("unknown dtype code {}", entry.code));
+    uint64_t begin = 0, end = 0;
+    const bool in_file = checked_add(c.data_offset, entry.offset, begin) && checked_add(begin, entry.size, end) && end <= data_end;
+    uint64_t plain_size = entry.size;
+    uint8_t plain_code = entry.code;
+    if (entry.code == kEncodedCode) {
+      if (!in_file) return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
+      auto header = parse_payload_header(bytes.subspan(begin, entry.size));
+      if (!header) return named(fmt::format("{} (payload at {:#x})", header.error().message, begin));
+      const uint16_t needed = header->codec == Codec::lz4 ? kLz4Compressed : header->codec == Codec::zstd ? kZstdCompressed : 0;
+      if ((c.flags & needed) != needed) return named(fmt::format("payload at {:#x} is {}-compressed but the header flags ({:#06x}) do not say so", begin, codec_name(header->codec), c.flags));
+      if (header->cipher != Cipher::none && !(c.flags & kEncrypted)) return named(fmt::format("payload at {:#x} is encrypted but the ENCRYPTED flag is clear", begin));
+      plain_size = header->decoded_size;
+      plain_code = header->code;
+      entry.payload = *header;
+    }
+    const auto dtype = apr_v2::dtype_of_code(plain_code, numel, plain_size);
+    if (!dtype) return named(fmt::format("unknown dtype code {}", plain_code));
     entry.dtype = *dtype;
     const auto expected = dtype_bytes(entry.dtype, numel);
     if (!expected) return named(fmt::format("dims {} overflow for {}", to_string(entry.shape), to_string(entry.dtype)));
-    if (*expected != entry.size) return named(fmt::format("size {} bytes, but {} {} values need {}", entry.size, to_string(entry.shape), to_string(entry.dtype), *expected));
-    uint64_t begin = 0, end = 0;
-    if (!checked_add(c.data_offset, entry.offset, begin) || !checked_add(begin, entry.size, end) || end > data_end) {
-      return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
+    if (entry.payload && *expected != plain_size) {
+      return named(fmt::format("payload at {:#x} decodes to {} bytes, but {} {} values need {}", begin, plain_size, to_string(entry.shape), to_string(entry.dtype), *expected));
     }
+    if (*expected != plain_size) return named(fmt::format("size {} bytes, but {} {} values need {}", entry.size, to_string(entry.shape), to_string(entry.dtype), *expected));
+    if (!in_file) return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
     if (entry.offset % kAlignment != 0) return named(fmt::format("data offset {:#x} is not a multiple of 64", entry.offset));
     if (!c.entries.empty() && entry.name < c.entries.back().name) {
       return named(fmt::format("index is not sorted: '{}' comes after '{}'", entry.name, c.entries.back().name));
@@ -198,32 +225,77 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
                               previous.offset, previous.size, current.offset, current.size));
     }
   }
+  c.footer_offset = data_end;
   c.footer_checksum = load_unaligned<uint32_t>(bytes.data() + data_end);
   for (const auto& entry : c.entries) {
-    c.views.push_back(TensorView{entry.name, entry.dtype, entry.shape, bytes.subspan(c.data_offset + entry.offset, entry.size)});
+    c.views.push_back(TensorView{entry.name, entry.dtype, entry.shape, entry.payload ? std::span<const std::byte>() : bytes.subspan(c.data_offset + entry.offset, entry.size)});
   }
   return c;
+}
+
+/// How AprFile::open reads encoded payloads.
+struct AprOpenOptions {
+  /// Gives the cipher of an encrypted file from its parsed contents (e.g. a key from a passphrase
+  /// and the metadata's salt: format::passphrase_cipher() in apr/format/crypto.hpp).
+  std::function<Result<std::shared_ptr<const PayloadCipher>>(const AprContents&)> cipher;
+  /// Checks the parsed file before anything is decoded (e.g. its signature against a public key:
+  /// format::signature_check() in apr/format/crypto.hpp).
+  std::function<Result<void>(const AprContents&, std::span<const std::byte> bytes)> check;
+};
+
+/// Decodes every encoded payload of `contents` (parsed from `bytes`) into one aligned buffer per
+/// tensor and points its view there; `cipher` decrypts (nullptr: encrypted payloads are an error).
+inline Result<std::vector<AlignedBuffer>> decode_apr_payloads(AprContents& contents, std::span<const std::byte> bytes, const PayloadCipher* cipher,
+                                                              std::string_view source) {
+  std::vector<AlignedBuffer> buffers;
+  for (size_t i = 0; i < contents.entries.size(); ++i) {
+    const AprTensorEntry& entry = contents.entries[i];
+    if (!entry.payload) continue;
+    const uint64_t begin = contents.data_offset + entry.offset;
+    auto context = [&] { return fmt::format("{}: tensor {} '{}' (payload at {:#x})", source, i, entry.name, begin); };
+    try {
+      buffers.emplace_back(static_cast<size_t>(entry.payload->decoded_size));
+    } catch (const std::bad_alloc&) {
+      return make_error(ErrorCode::io, "{}: cannot allocate {} bytes to decode it", context(), entry.payload->decoded_size);
+    }
+    auto status = decode_payload(*entry.payload, entry.name, bytes.subspan(begin, entry.size), cipher, buffers.back().bytes());
+    if (!status) return std::move(status).error().with_context(context());
+    contents.views[i].bytes = buffers.back().bytes();
+  }
+  return buffers;
 }
 
 /// An APR v2 file, memory-mapped, as a TensorFile.
 class AprFile final : public TensorFile {
  public:
-  /// Opens and validates `path` (all structural checks; the footer CRC with verify_checksum()).
-  static Result<std::unique_ptr<AprFile>> open(const std::string& path) {
+  /// Opens and validates `path` (all structural checks; the footer CRC with verify_checksum());
+  /// compressed payloads are decoded here, encrypted ones with the cipher `options` give.
+  static Result<std::unique_ptr<AprFile>> open(const std::string& path, const AprOpenOptions& options = {}) {
     auto mapped = MappedFile::open(path);
     if (!mapped) return std::move(mapped).error();
     auto contents = parse_apr(mapped->bytes(), path);
     if (!contents) return std::move(contents).error();
-    return std::unique_ptr<AprFile>(new AprFile(path, std::move(mapped).value(), std::move(contents).value()));
+    if (options.check) {
+      if (auto checked = options.check(*contents, mapped->bytes()); !checked) return std::move(checked).error();
+    }
+    std::shared_ptr<const PayloadCipher> cipher;
+    if ((contents->flags & apr_v2::kEncrypted) && options.cipher) {
+      auto made = options.cipher(*contents);
+      if (!made) return std::move(made).error();
+      cipher = std::move(made).value();
+    }
+    auto decoded = decode_apr_payloads(*contents, mapped->bytes(), cipher.get(), path);
+    if (!decoded) return std::move(decoded).error();
+    return std::unique_ptr<AprFile>(new AprFile(path, std::move(mapped).value(), std::move(contents).value(), std::move(decoded).value()));
   }
 
   /// Checks the footer: CRC-32 of every byte before it.
   [[nodiscard]] Result<void> verify_checksum() const {
     const auto bytes = file_.bytes();
-    const uint32_t computed = crc32(bytes.first(bytes.size() - apr_v2::kFooterSize));
+    const uint32_t computed = crc32(bytes.first(contents_.footer_offset));
     if (computed != contents_.footer_checksum) {
       return make_error(ErrorCode::checksum, "{}: footer checksum at offset {:#x} is {:#010x}, the file's CRC-32 is {:#010x}", path_,
-                        bytes.size() - apr_v2::kFooterSize, contents_.footer_checksum, computed);
+                        contents_.footer_offset, contents_.footer_checksum, computed);
     }
     return ok();
   }
@@ -238,15 +310,18 @@ class AprFile final : public TensorFile {
   [[nodiscard]] std::span<const TensorView> tensors() const override { return contents_.views; }
   [[nodiscard]] const nlohmann::json& metadata() const override { return contents_.metadata; }
   [[nodiscard]] std::optional<uint64_t> data_offset(const TensorView& tensor) const override {
-    return static_cast<uint64_t>(tensor.bytes.data() - file_.data());
+    const std::byte* p = tensor.bytes.data();
+    if (p < file_.data() || p >= file_.data() + file_.size()) return std::nullopt;  // decoded into a buffer
+    return static_cast<uint64_t>(p - file_.data());
   }
 
  private:
-  AprFile(std::string path, MappedFile file, AprContents contents)
-      : path_(std::move(path)), file_(std::move(file)), contents_(std::move(contents)) {}
+  AprFile(std::string path, MappedFile file, AprContents contents, std::vector<AlignedBuffer> decoded)
+      : path_(std::move(path)), file_(std::move(file)), contents_(std::move(contents)), decoded_(std::move(decoded)) {}
   std::string path_;
   MappedFile file_;
   AprContents contents_;
+  std::vector<AlignedBuffer> decoded_;
 };
 
 }  // namespace apr::format

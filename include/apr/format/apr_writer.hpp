@@ -1,6 +1,7 @@
 /// @file apr_writer.hpp
 /// @brief APR v2 writer: aprender's exact byte layout, streamed tensor by tensor, written to a
-/// temporary file and renamed into place (a failure never leaves a partial file).
+/// temporary file and renamed into place (a failure never leaves a partial file); optionally
+/// with compressed and/or encrypted tensor payloads (apr extension, apr_payload.hpp).
 #pragma once
 
 #include <unistd.h>
@@ -22,7 +23,9 @@
 
 #include "apr/core/result.hpp"
 #include "apr/core/tensor.hpp"
+#include "apr/core/aligned_buffer.hpp"
 #include "apr/format/apr_layout.hpp"
+#include "apr/format/apr_payload.hpp"
 #include "apr/format/crc32.hpp"
 
 namespace apr::format {
@@ -30,9 +33,18 @@ namespace apr::format {
 /// Receives a tensor's bytes while they are written, counting them and updating the file CRC.
 class ByteSink {
  public:
+  /// A sink that fills `target` (more bytes than it holds are an error); `name` is for messages.
+  static ByteSink into(std::span<std::byte> target, std::string name) {
+    ByteSink sink(nullptr, std::move(name));
+    sink.memory_ = target;
+    return sink;
+  }
   /// Appends `bytes`.
   Result<void> write(std::span<const std::byte> bytes) {
-    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    if (file_ == nullptr) {
+      if (bytes.size() > memory_.size() - written_) return make_error(ErrorCode::internal, "{}: more than the {} bytes announced", path_, memory_.size());
+      std::copy(bytes.begin(), bytes.end(), memory_.begin() + static_cast<std::ptrdiff_t>(written_));
+    } else if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
       return make_error(ErrorCode::io, "{}: write failed: {}", path_, std::strerror(errno));
     }
     crc_ = crc32_update(crc_, bytes);
@@ -49,6 +61,7 @@ class ByteSink {
   ByteSink(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
   std::FILE* file_;
   std::string path_;
+  std::span<std::byte> memory_;
   uint32_t crc_ = 0;
   uint64_t written_ = 0;
 };
@@ -74,6 +87,14 @@ class AtomicFile {
   }
   /// Where bytes go.
   ByteSink& sink() noexcept { return sink_; }
+  /// Replaces already written bytes at `offset` with `bytes` (the sink's count and CRC stay as they were).
+  Result<void> overwrite(uint64_t offset, std::span<const std::byte> bytes) {
+    std::FILE* file = sink_.file_;
+    const bool done = ::fseeko(file, static_cast<off_t>(offset), SEEK_SET) == 0 && std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() &&
+                      ::fseeko(file, 0, SEEK_END) == 0;
+    if (!done) return make_error(ErrorCode::io, "{}: rewrite at {:#x} failed: {}", path_, offset, std::strerror(errno));
+    return ok();
+  }
   /// Flushes, syncs and renames the temporary file to the final path.
   Result<void> commit() {
     std::FILE* file = std::exchange(sink_.file_, nullptr);
@@ -129,8 +150,10 @@ inline std::string apr_metadata_text(const nlohmann::json& fields) {
 
 /// Writes an APR v2 file at `path` with `metadata_text` (JSON, stored as given) and `tensors`
 /// (sorted by name here), streaming each tensor's bytes once; `flags` is OR-ed with the row-major bit.
+/// With `encoding`, each tensor is held in memory one at a time, encoded (apr_payload.hpp) and
+/// its index entry rewritten once the data is out.
 inline Result<void> write_apr(const std::string& path, std::string_view metadata_text, std::vector<AprWriteTensor> tensors,
-                              uint16_t flags = 0) {
+                              uint16_t flags = 0, const AprEncoding* encoding = nullptr) {
   using namespace apr_v2;
   std::sort(tensors.begin(), tensors.end(), [](const AprWriteTensor& a, const AprWriteTensor& b) { return a.name < b.name; });
   std::vector<std::byte> index;
@@ -139,6 +162,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
     index.insert(index.end(), p, p + size);
   };
   uint64_t offset = 0;
+  std::vector<size_t> code_at(tensors.size());  // where each entry's dtype code sits in `index`
   for (size_t i = 0; i < tensors.size(); ++i) {
     const AprWriteTensor& t = tensors[i];
     if (i > 0 && t.name == tensors[i - 1].name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' given twice", path, t.name);
@@ -149,6 +173,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
     const auto ndim = static_cast<uint8_t>(t.shape.ndim());
     put(&name_length, 2);
     put(t.name.data(), t.name.size());
+    code_at[i] = index.size();
     put(&*code, 1);
     put(&ndim, 1);
     for (uint64_t dim : t.shape.dims()) put(&dim, 8);
@@ -163,7 +188,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
   set(0, kMagic);
   header[4] = std::byte{2};
   header[5] = std::byte{0};
-  set(6, static_cast<uint16_t>(flags | kLayoutRowMajor));
+  set(6, static_cast<uint16_t>(flags | kLayoutRowMajor | (encoding != nullptr ? encoding->flags() : 0)));
   set(8, static_cast<uint32_t>(tensors.size()));
   set(12, static_cast<uint64_t>(kHeaderSize));
   set(20, static_cast<uint32_t>(metadata_text.size()));
@@ -179,8 +204,45 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
   Result<void> status = sink.write(header);
   if (status) status = sink.write(std::as_bytes(std::span(metadata_text.data(), metadata_text.size())));
   if (status) status = pad(metadata_text.size());
+  const uint32_t prefix_crc = sink.crc();
   if (status) status = sink.write(index);
   if (status) status = pad(index.size());
+  if (encoding != nullptr) {
+    uint32_t data_crc = 0;
+    uint64_t data_size = 0;
+    for (size_t i = 0; i < tensors.size() && status; ++i) {
+      const AprWriteTensor& t = tensors[i];
+      AlignedBuffer raw;
+      try {
+        raw = AlignedBuffer(static_cast<size_t>(t.size));
+      } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::io, "{}: tensor '{}': cannot hold its {} bytes to encode them", path, t.name, t.size);
+      }
+      ByteSink memory = ByteSink::into(raw.bytes(), fmt::format("{}: tensor '{}'", path, t.name));
+      if (status = t.write(memory); !status) break;
+      if (memory.written() != t.size) return make_error(ErrorCode::internal, "{}: tensor '{}' produced {} bytes, its index entry says {}", path, t.name, memory.written(), t.size);
+      auto encoded = encode_payload(*encoding, t.name, static_cast<uint8_t>(index[code_at[i]]), raw.bytes());
+      if (!encoded) return std::move(encoded).error().with_context(path);
+      const std::span<const std::byte> stored = *encoded ? std::span<const std::byte>(**encoded) : std::span<const std::byte>(raw.bytes());
+      if (*encoded) index[code_at[i]] = std::byte{kEncodedCode};
+      const size_t fields = code_at[i] + 2 + 8 * t.shape.ndim();  // the entry's offset, then its size
+      const uint64_t stored_size = stored.size();
+      std::memcpy(index.data() + fields, &data_size, 8);
+      std::memcpy(index.data() + fields + 8, &stored_size, 8);
+      const auto padding = std::span(kZeros).first(align64(stored_size) - stored_size);
+      if (status = sink.write(stored); status) status = sink.write(padding);
+      data_crc = crc32_update(crc32_update(data_crc, stored), padding);
+      data_size += align64(stored_size);
+    }
+    if (!status) return status;
+    // the index now holds the real offsets and sizes: put it in place and fold it into the footer CRC
+    index.resize(align64(index.size()));
+    if (status = (*file)->overwrite(index_offset, index); !status) return status;
+    const uint32_t footer = crc32_concat(crc32_concat(prefix_crc, crc32(index), index.size()), data_crc, data_size);
+    status = sink.write(std::as_bytes(std::span(&footer, 1)));
+    if (!status) return status;
+    return (*file)->commit();
+  }
   for (const AprWriteTensor& t : tensors) {
     if (!status) break;
     const uint64_t before = sink.written();
