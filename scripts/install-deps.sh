@@ -7,7 +7,7 @@ packages=(
   cmake g++ make pkg-config
   libxsimd-dev xtl-dev libfmt-dev libzstd-dev liblz4-dev zlib1g-dev nlohmann-json3-dev
   catch2 libcli11-dev libcpp-httplib-dev libsodium-dev libcurl4-openssl-dev
-  libsndfile1-dev libsoxr-dev libasound2-dev libpcre2-dev libutf8proc-dev libfftw3-dev
+  libsndfile1-dev libsoxr-dev libasound2-dev libpcre2-dev libutf8proc-dev libfftw3-dev libncurses-dev libyaml-cpp-dev
   doxygen graphviz clang libclang-rt-14-dev
 )
 

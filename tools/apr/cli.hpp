@@ -100,7 +100,7 @@ class Registry {
 void register_explain_commands(CLI::App& app, Registry& registry);
 /// `apr flow`.
 void register_flow_commands(CLI::App& app, Registry& registry);
-/// `apr run`, `apr bench`.
+/// `apr run`.
 void register_model_commands(CLI::App& app, Registry& registry);
 /// `apr inspect`, `apr tensors`, `apr validate`.
 void register_file_commands(CLI::App& app, Registry& registry);
@@ -116,5 +116,23 @@ void register_synth_commands(CLI::App& app, Registry& registry);
 void register_transcribe_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.
 void register_completion_commands(CLI::App& app, Registry& registry);
+/// `apr tokenize`.
+void register_tokenize_commands(CLI::App& app, Registry& registry);
+/// `apr diff`.
+void register_diff_commands(CLI::App& app, Registry& registry);
+/// `apr tree`.
+void register_tree_commands(CLI::App& app, Registry& registry);
+/// `apr hex`.
+void register_hex_commands(CLI::App& app, Registry& registry);
+/// `apr lint`.
+void register_lint_commands(CLI::App& app, Registry& registry);
+/// `apr canary create`, `apr canary check`.
+void register_canary_commands(CLI::App& app, Registry& registry);
+/// `apr merge`.
+void register_merge_commands(CLI::App& app, Registry& registry);
+/// `apr bench`.
+void register_bench_commands(CLI::App& app, Registry& registry);
+/// `apr tui`.
+void register_tui_commands(CLI::App& app, Registry& registry);
 
 }  // namespace apr::cli

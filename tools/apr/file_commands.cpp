@@ -14,22 +14,10 @@
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/model_text.hpp"
 #include "cli.hpp"
+#include "model_file.hpp"
 
 namespace apr::cli {
 namespace {
-
-/// Opens a model file; a folder means its model.safetensors (or index).
-Result<std::unique_ptr<format::TensorFile>> open_any(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.apr"}) {
-      const auto candidate = std::filesystem::path(path) / name;
-      if (std::filesystem::exists(candidate, ec)) return format::open_tensor_file(candidate.string());
-    }
-    return make_error(ErrorCode::not_found, "{}: no model.safetensors, index or model.apr in this folder", path);
-  }
-  return format::open_tensor_file(path);
-}
 
 std::string flag_names(uint16_t flags) {
   static const std::pair<uint16_t, const char*> names[] = {
@@ -44,40 +32,6 @@ std::string flag_names(uint16_t flags) {
     if (flags & bit) out += (out.empty() ? "" : "|") + std::string(name);
   }
   return out.empty() ? "none" : out;
-}
-
-struct Stats {
-  double mean = 0, std = 0, min = 0, max = 0;
-  size_t nan = 0, inf = 0, zeros = 0;
-};
-
-Result<Stats> tensor_stats(const TensorView& tensor) {
-  auto values = format::tensor_to_f32(tensor);
-  if (!values) return std::move(values).error();
-  Stats s;
-  s.min = std::numeric_limits<double>::infinity();
-  s.max = -s.min;
-  double sum = 0, squares = 0;
-  size_t finite = 0;
-  for (float v : *values) {
-    if (std::isnan(v)) ++s.nan;
-    else if (std::isinf(v)) ++s.inf;
-    else {
-      sum += v;
-      squares += static_cast<double>(v) * v;
-      s.min = std::min<double>(s.min, v);
-      s.max = std::max<double>(s.max, v);
-      ++finite;
-    }
-    if (v == 0.0f) ++s.zeros;
-  }
-  if (finite > 0) {
-    s.mean = sum / static_cast<double>(finite);
-    s.std = std::sqrt(std::max(0.0, squares / static_cast<double>(finite) - s.mean * s.mean));
-  } else {
-    s.min = s.max = 0;
-  }
-  return s;
 }
 
 /// Experts and top-k of a mixture-of-experts model (from the file's metadata, or the config.json

@@ -17,6 +17,15 @@ int main(int argc, char** argv) {
   apr::cli::register_transcribe_commands(app, registry);
   apr::cli::register_synth_commands(app, registry);
   apr::cli::register_serve_commands(app, registry);
+  apr::cli::register_tokenize_commands(app, registry);
+  apr::cli::register_diff_commands(app, registry);
+  apr::cli::register_tree_commands(app, registry);
+  apr::cli::register_hex_commands(app, registry);
+  apr::cli::register_lint_commands(app, registry);
+  apr::cli::register_canary_commands(app, registry);
+  apr::cli::register_merge_commands(app, registry);
+  apr::cli::register_bench_commands(app, registry);
+  apr::cli::register_tui_commands(app, registry);
   apr::cli::register_completion_commands(app, registry);
   try {
     app.parse(argc, argv);
