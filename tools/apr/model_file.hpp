@@ -2,6 +2,7 @@
 // model file or folder, and the summary statistics of a tensor's values.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
