@@ -18,6 +18,7 @@
 #include "apr/models/synth.hpp"
 #include "apr/models/voxtral.hpp"
 #include "apr/models/voxtral_config.hpp"
+#include "apr/models/voxtral_load.hpp"
 #include "apr/models/voxtral_stream.hpp"
 #include "apr/models/weight_store.hpp"
 #include "apr/models/whisper.hpp"

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "apr/audio/audio_file.hpp"
+#include "apr/format/apr_writer.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/models/voxtral.hpp"
+#include "apr/models/voxtral_load.hpp"
 #include "apr/models/voxtral_stream.hpp"
 #include "test_support.hpp"
 
@@ -127,4 +129,48 @@ TEST_CASE("voxtral-micro streams the reference's greedy ids in chunks of any siz
       CHECK_FALSE(stream.feed(samples.subspan(0, 10)));
     }
   }
+}
+
+TEST_CASE("load_voxtral opens Mistral's folder and an APR file with the params in its metadata", "[voxtral][load]") {
+  std::ifstream json_in(test::fixture("voxtral/refs.json"));
+  const auto expected = nlohmann::json::parse(json_in);
+  auto speech = audio::read_audio(test::fixture("whisper/audio/a_hello.wav"));
+  REQUIRE(speech);
+  auto transcribe = [&](models::VoxtralTranscriber& model) {
+    model.start();
+    auto ids = model.feed(speech->samples);
+    REQUIRE(ids);
+    auto rest = model.finish();
+    REQUIRE(rest);
+    ids->insert(ids->end(), rest->begin(), rest->end());
+    return *ids;
+  };
+  const std::string folder = test::fixture("voxtral/voxtral-micro");
+  CHECK(models::is_voxtral_model(folder));
+  CHECK_FALSE(models::is_voxtral_model(test::fixture("whisper/whisper-micro")));
+  auto loaded = models::load_voxtral(folder, std::nullopt, ThreadPool::global());
+  REQUIRE(loaded);
+  CHECK((*loaded)->weight_dtype() == DType::bf16);  // as stored: exactly the reference's float32 values
+  CHECK(nlohmann::json(transcribe(**loaded)) == expected["a_hello"]["generated_ids"]);
+
+  // the same tensors in an APR file, params.json under voxtral.params
+  auto file = format::SafeTensorsFile::open(folder + "/consolidated.safetensors");
+  REQUIRE(file);
+  std::vector<format::AprWriteTensor> tensors;
+  for (const TensorView& view : (*file)->tensors()) tensors.push_back(format::AprWriteTensor::from_view(view));
+  std::ifstream params_in(folder + "/params.json");
+  const std::string apr_path = test::temp_path("voxtral-micro.apr");
+  REQUIRE(format::write_apr(apr_path, format::apr_metadata_text({{"model_type", "voxtral_realtime"}, {"voxtral.params", nlohmann::json::parse(params_in)}}),
+                            std::move(tensors)));
+  CHECK(models::is_voxtral_model(apr_path));
+  auto from_apr = models::load_voxtral(apr_path, std::nullopt, ThreadPool::global());
+  REQUIRE(from_apr);
+  CHECK(nlohmann::json(transcribe(**from_apr)) == expected["a_hello"]["generated_ids"]);
+
+  // another weight dtype runs the same schedule (one id per position after the prompt, or EOS)
+  auto quantized = models::load_voxtral(folder, DType::q8_0, ThreadPool::global());
+  REQUIRE(quantized);
+  CHECK((*quantized)->weight_dtype() == DType::q8_0);
+  const auto ids = transcribe(**quantized);
+  CHECK((ids.size() == expected["a_hello"]["generated_ids"].size() || (!ids.empty() && ids.back() == 2)));
 }

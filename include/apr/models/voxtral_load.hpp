@@ -1,0 +1,108 @@
+/// @file voxtral_load.hpp
+/// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
+/// consolidated.safetensors, or an APR file whose metadata holds params.json under
+/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "apr/audio/mel.hpp"
+#include "apr/format/detect.hpp"
+#include "apr/models/load.hpp"
+#include "apr/models/voxtral.hpp"
+#include "apr/models/voxtral_stream.hpp"
+
+namespace apr::models {
+
+/// Streaming Voxtral transcription over a weight dtype chosen at run time: start(), feed()…, finish().
+class VoxtralTranscriber {
+ public:
+  virtual ~VoxtralTranscriber() = default;
+  /// The model's dims and streaming settings.
+  [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
+  /// The matmul dtype the model runs in.
+  [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
+  /// Begins a new stream (dropping any unfinished one).
+  virtual void start() = 0;
+  /// Adds 16 kHz samples to the stream; returns the ids they decided.
+  virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
+  /// Ends the stream; returns the last ids.
+  virtual Result<std::vector<int32_t>> finish() = 0;
+};
+
+/// VoxtralTranscriber over VoxtralRealtime<W>.
+template <WeightDtype W>
+class VoxtralTranscriberOf final : public VoxtralTranscriber {
+ public:
+  /// Takes the model; the front end is built for its mel bands; work runs on `pool`.
+  VoxtralTranscriberOf(std::unique_ptr<VoxtralRealtime<W>> model, audio::LogMel front_end, ThreadPool& pool)
+      : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
+  [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
+  [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
+  void start() override { stream_.emplace(*model_, front_end_, *pool_); }
+  Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
+    if (!stream_) start();
+    return stream_->feed(samples);
+  }
+  Result<std::vector<int32_t>> finish() override {
+    if (!stream_) start();
+    auto rest = stream_->finish();
+    stream_.reset();
+    return rest;
+  }
+
+ private:
+  std::unique_ptr<VoxtralRealtime<W>> model_;
+  audio::LogMel front_end_;
+  ThreadPool* pool_;
+  std::optional<VoxtralStream<W>> stream_;
+};
+
+/// True when `path` is a Voxtral model: a folder with params.json and consolidated.safetensors,
+/// or an APR file with "voxtral.params" in its metadata.
+inline bool is_voxtral_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return fs::exists(fs::path(path) / "params.json", ec) && fs::exists(fs::path(path) / "consolidated.safetensors", ec);
+  auto file = format::open_tensor_file(path);
+  return file && (*file)->format() == "apr" && (*file)->metadata().contains("voxtral.params");
+}
+
+/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
+/// overrides the file's matmul dtype.
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool is_directory = fs::is_directory(path, ec);
+  const fs::path weights = is_directory ? fs::path(path) / "consolidated.safetensors" : fs::path(path);
+  auto opened = format::open_tensor_file(weights.string());
+  if (!opened) return std::move(opened).error();
+  std::shared_ptr<const format::TensorFile> file = std::move(opened).value();
+  nlohmann::json params;
+  if (is_directory) {
+    auto json = read_json_file(fs::path(path) / "params.json");
+    if (!json) return std::move(json).error();
+    params = std::move(json).value();
+  } else if (file->format() == "apr" && file->metadata().contains("voxtral.params")) {
+    params = file->metadata()["voxtral.params"];
+    if (params.is_string()) params = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
+  }
+  if (!params.is_object()) return make_error(ErrorCode::format, "{}: no Voxtral params.json (folder) or voxtral.params (APR metadata)", path);
+  auto config = VoxtralConfig::from_params_json(params);
+  if (!config) return std::move(config).error().with_context(path);
+  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  if (!front_end) return std::move(front_end).error();
+  return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
+    using W = decltype(tag);
+    auto model = VoxtralRealtime<W>::load(file, *config, &pool);
+    if (!model) return std::move(model).error().with_context(path);
+    return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
+  });
+}
+
+}  // namespace apr::models
