@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
+#include <fmt/ranges.h>
+
 #include "apr/audio/capture.hpp"
 #include "apr/audio/vad.hpp"
 #include "apr/audio_io.hpp"
 #include "apr/models/load_whisper.hpp"
+#include "apr/models/voxtral_load.hpp"
 #include "apr/runtime/transcript_writer.hpp"
 #include "apr/runtime/whisper_stream.hpp"
 #include "apr/runtime/whisper_transcribe.hpp"
@@ -47,6 +50,7 @@ struct TranscribeFlags {
   std::string mic_device = "default";
   double duration = 0.0;
   bool list_devices = false;
+  bool stream = false;
 };
 
 /// Set by SIGINT while the microphone is being transcribed.
@@ -140,9 +144,58 @@ int transcribe_microphone(const TranscribeFlags& flags, runtime::WhisperDecoder&
   return kOk;
 }
 
+/// Transcribes files with a Voxtral-Realtime model: ids (greedy, EOS included) per file; with
+/// --stream the audio goes in 80 ms chunks and each id is printed as soon as it is decided.
+int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype, ThreadPool& pool) {
+  if (flags.mic) return report(make_error(ErrorCode::unsupported, "--mic is not supported with a Voxtral model yet"));
+  const auto load_start = std::chrono::steady_clock::now();
+  auto loaded = models::load_voxtral(flags.model, dtype, pool);
+  if (!loaded) return report(loaded.error());
+  models::VoxtralTranscriber& model = **loaded;
+  fmt::print(stderr, "loaded {} (Voxtral, {}, delay {} ms) in {:.0f} ms\n", flags.model, to_string(model.weight_dtype()),
+             model.config().n_delay_tokens * 80, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& path : flags.audio) {
+    auto audio = audio::read_audio(path);
+    if (!audio) return report(audio.error());
+    const auto start = std::chrono::steady_clock::now();
+    const std::span<const float> samples(audio->samples);
+    const size_t chunk = flags.stream ? model.config().samples_per_token : std::max<size_t>(samples.size(), 1);
+    std::vector<int32_t> ids;
+    auto take = [&](const std::vector<int32_t>& decided) {
+      ids.insert(ids.end(), decided.begin(), decided.end());
+      if (!flags.stream || flags.json) return;
+      for (int32_t id : decided) fmt::print("{} ", id);
+      std::fflush(stdout);
+    };
+    model.start();
+    for (size_t first = 0; first < samples.size(); first += chunk) {
+      auto decided = model.feed(samples.subspan(first, std::min(chunk, samples.size() - first)));
+      if (!decided) return report(decided.error().with_context(path));
+      take(*decided);
+    }
+    auto rest = model.finish();
+    if (!rest) return report(rest.error().with_context(path));
+    take(*rest);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), {} ids\n", path, audio->seconds(), seconds,
+               audio->seconds() / std::max(seconds, 1e-9), ids.size());
+    if (flags.json) {
+      results.push_back({{"audio", path}, {"ids", ids}});
+    } else if (flags.stream) {
+      fmt::print("\n");
+    } else {
+      fmt::print("{}\n", fmt::join(ids, " "));
+    }
+  }
+  if (results.size() == 1) print_json(results[0]);
+  if (results.size() > 1) print_json(results);
+  return kOk;
+}
+
 int run_transcribe(const TranscribeFlags& flags) {
   if (flags.list_devices) return list_devices(flags.json);
-  if (flags.model.empty()) return report(make_error(ErrorCode::invalid_argument, "give a Whisper model"));
+  if (flags.model.empty()) return report(make_error(ErrorCode::invalid_argument, "give a Whisper or Voxtral model"));
   if (flags.mic == !flags.audio.empty()) return report(make_error(ErrorCode::invalid_argument, "give audio files or --mic (one of the two)"));
   if (flags.mic && flags.vad) return report(make_error(ErrorCode::invalid_argument, "--vad skips silence in files; it does not apply to --mic"));
   auto format = runtime::parse_transcript_format(flags.json ? "json" : flags.output_format);
@@ -155,6 +208,7 @@ int run_transcribe(const TranscribeFlags& flags) {
   std::unique_ptr<ThreadPool> owned_pool;
   if (flags.threads > 0) owned_pool = std::make_unique<ThreadPool>(flags.threads);
   ThreadPool& pool = owned_pool ? *owned_pool : ThreadPool::global();
+  if (models::is_voxtral_model(flags.model)) return transcribe_voxtral(flags, dtype, pool);
 
   const auto load_start = std::chrono::steady_clock::now();
   auto loaded = models::load_whisper(flags.model, dtype, {.pool = &pool, .kv_dtype = flags.kv_dtype == "f16" ? DType::f16 : DType::f32});
@@ -257,6 +311,7 @@ void register_transcribe_commands(CLI::App& app, Registry& registry) {
   command->add_option("--mic-device", flags->mic_device, "ALSA capture device (default: default; see --list-devices)");
   command->add_option("--duration", flags->duration, "with --mic: stop after this many seconds of audio")->check(CLI::NonNegativeNumber);
   command->add_flag("--list-devices", flags->list_devices, "list ALSA capture devices and exit");
+  command->add_flag("--stream", flags->stream, "Voxtral: feed the audio in 80 ms chunks and print each id as soon as it is decided");
   registry.add(command, [flags] { return run_transcribe(*flags); });
 }
 
