@@ -35,14 +35,15 @@ Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> sour
 }
 
 /// Writes `file`'s tensors and `metadata` as APR at `output`, then re-reads it and checks counts.
-Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint16_t flags) {
+Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint16_t flags,
+                                        const format::AprEncoding* encoding = nullptr) {
   std::vector<format::AprWriteTensor> tensors;
   uint64_t params = 0;
   for (const auto& t : file.tensors()) {
     tensors.push_back(format::AprWriteTensor::from_view(t));
     params += t.numel();
   }
-  auto status = format::write_apr(output, format::apr_metadata_text(metadata), std::move(tensors), flags);
+  auto status = format::write_apr(output, format::apr_metadata_text(metadata), std::move(tensors), flags, encoding);
   if (!status) return std::move(status).error();
   auto written = format::AprFile::open(output);
   if (!written) return std::move(written).error();
@@ -57,7 +58,8 @@ Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nl
 }
 
 struct ConvertFlags {
-  std::string source, output, quantize, name;
+  std::string source, output, quantize, name, compress = "none";
+  int level = -1;
   bool force = false, json = false;
 };
 
@@ -91,7 +93,10 @@ int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann
   uint64_t bytes = 0;
   for (const auto& t : result->tensors()) bytes += t.bytes.size();
   metadata["total_size"] = bytes;
-  auto written = write_and_verify(*result, metadata, flags.output, file_flags);
+  const auto codec = *format::parse_codec(flags.compress);
+  const format::AprEncoding encoding{codec, flags.level < 0 ? format::default_level(codec) : flags.level, nullptr};
+  if (!format::valid_level(codec, encoding.level)) return report_error(make_error(ErrorCode::invalid_argument, "--level {} is not valid for {}", encoding.level, flags.compress));
+  auto written = write_and_verify(*result, metadata, flags.output, file_flags, codec == format::Codec::none ? nullptr : &encoding);
   if (!written) return report_error(written.error());
   report["written"] = *written;
   if (flags.json) print_json(report);
@@ -135,9 +140,9 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
   }
   {
     auto flags = std::make_shared<ConvertFlags>();
-    auto* convert = app.add_subcommand("convert", "Convert an APR file's matrices to another dtype, with the precision gate");
+    auto* convert = app.add_subcommand("convert", "Convert an APR file's matrices to another dtype (with the precision gate) and/or store its tensors compressed");
     convert->add_option("source", flags->source, "input .apr file")->required();
-    convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0")->required();
+    convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0");
     convert->add_option("-o,--output", flags->output, "output .apr file")->required();
     convert->add_flag("-f,--force", flags->force, "write even when the precision gate fails");
     convert->add_flag("--json", flags->json, "print JSON");
@@ -160,6 +165,8 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     export_command->add_option("--format", flags->format, "safetensors or gguf")->check(CLI::IsMember({"safetensors", "gguf"}));
     export_command->add_option("--quantize", flags->quantize, "gguf: matrices as f32, f16, q8_0 or q4_0 (default: as stored, else f16)");
     export_command->add_option("-o,--output", flags->output, "output file")->required();
+    convert->add_option("--compress", flags->compress, "store each tensor compressed where it shrinks: none, lz4 or zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
+    convert->add_option("--level", flags->level, "compression level (zstd 1-22, default 3; lz4 0 fast or 1-12 HC)");
     registry.add(export_command, [flags] {
       if (flags->format == "gguf") {
         auto loaded = models::load_language_model(flags->source);

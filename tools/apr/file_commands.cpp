@@ -5,11 +5,14 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "apr/format/apr_layout.hpp"
 #include "apr/format/apr_reader.hpp"
+#include "apr/format/crypto.hpp"
 #include "apr/format/detect.hpp"
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/model_text.hpp"
@@ -32,6 +35,43 @@ std::string flag_names(uint16_t flags) {
     if (flags & bit) out += (out.empty() ? "" : "|") + std::string(name);
   }
   return out.empty() ? "none" : out;
+}
+
+/// apr validate's signature, encryption and compression checks of an APR file: adds what passed
+/// and failed, fills `state`, and returns how to open the file (nullopt: encrypted and no
+/// passphrase, so only the structure and footer are checked, here).
+std::optional<format::AprOpenOptions> check_apr_security(const std::string& path, const std::string& public_key, const std::string& passphrase_file,
+                                                         nlohmann::json& state, std::vector<std::string>& passed, std::vector<std::string>& problems) {
+  auto mapped = MappedFile::open(path);
+  if (!mapped) return format::AprOpenOptions{};
+  auto contents = format::parse_apr(mapped->bytes(), path);
+  if (!contents) return format::AprOpenOptions{};
+  std::set<std::string> codecs;
+  for (const auto& entry : contents->entries) {
+    if (entry.payload && entry.payload->codec != format::Codec::none) codecs.insert(std::string(format::codec_name(entry.payload->codec)));
+  }
+  const bool encrypted = contents->flags & format::apr_v2::kEncrypted;
+  state = {{"signed", contents->signature.has_value()}, {"encrypted", encrypted}, {"compressed_with", codecs}};
+  if (contents->signature) state["signer_key"] = format::to_hex(contents->signature->public_key);
+  if (!public_key.empty()) {
+    auto key = format::read_public_key(public_key);
+    auto verified = key ? format::verify_apr_signature(*contents, mapped->bytes(), *key, path) : Result<void>(key.error());
+    if (verified) passed.push_back(fmt::format("Ed25519 signature by {}", format::to_hex(*key)));
+    else problems.push_back(verified.error().message);
+    state["signature"] = verified ? "verified" : "INVALID";
+  } else if (contents->signature) {
+    state["signature"] = "present, not verified (give --public-key)";
+  }
+  if (!encrypted) return format::AprOpenOptions{};
+  state["encryption"] = contents->metadata.value("encryption", nlohmann::json::object());
+  auto passphrase = read_passphrase(passphrase_file);
+  if (passphrase) return format::passphrase_options(*passphrase, path);
+  state["tensors"] = "encrypted: not decoded (give --passphrase-file or APR_PASSPHRASE)";
+  passed.push_back("structure: header, metadata, index, payload headers, offsets, sizes, alignment, overlaps");
+  const uint32_t crc = format::crc32(mapped->bytes().first(contents->footer_offset));
+  if (crc == contents->footer_checksum) passed.push_back("footer CRC-32");
+  else problems.push_back(fmt::format("{}: footer checksum at offset {:#x} is {:#010x}, the file's CRC-32 is {:#010x}", path, contents->footer_offset, contents->footer_checksum, crc));
+  return std::nullopt;
 }
 
 /// Experts and top-k of a mixture-of-experts model (from the file's metadata, or the config.json
@@ -224,23 +264,37 @@ void register_file_commands(CLI::App& app, Registry& registry) {
   }
   {
     struct Flags {
-      std::string path;
+      std::string path, public_key, passphrase_file;
       bool json = false;
     };
     auto flags = std::make_shared<Flags>();
     auto* validate = app.add_subcommand("validate", "Check a model file's structure and checksums (exit 1 listing the problems)");
     validate->add_option("file", flags->path, "APR or SafeTensors file")->required();
+    validate->add_option("--public-key", flags->public_key, "APR: also verify the file's Ed25519 signature against this key file");
+    validate->add_option("--passphrase-file", flags->passphrase_file, "APR: decrypt an encrypted file's tensors to check them (else $APR_PASSPHRASE)");
     validate->add_flag("--json", flags->json, "print JSON");
     registry.add(validate, [flags] {
       std::vector<std::string> problems;
       std::vector<std::string> passed;
       std::error_code ec;
       if (!std::filesystem::exists(flags->path, ec)) return report(make_error(ErrorCode::not_found, "{}: no such file", flags->path));
-      auto file = open_any(flags->path);
-      if (!file) {
+      nlohmann::json security;
+      std::optional<format::AprOpenOptions> options = format::AprOpenOptions{};
+      if (auto detected = format::detect_format(flags->path); detected && *detected == format::FileFormat::apr_v2) {
+        options = check_apr_security(flags->path, flags->public_key, flags->passphrase_file, security, passed, problems);
+      }
+      Result<std::unique_ptr<format::TensorFile>> file = std::unique_ptr<format::TensorFile>();
+      if (options && !security.is_null()) {
+        auto apr_file = format::AprFile::open(flags->path, *options);
+        if (apr_file) file = std::unique_ptr<format::TensorFile>(std::move(apr_file).value());
+        else file = std::move(apr_file).error();
+      } else if (options) {
+        file = open_any(flags->path);
+      }
+      if (options && !file) {
         if (file.error().code == ErrorCode::io || file.error().code == ErrorCode::not_found) return report(file.error());
         problems.push_back(file.error().message);
-      } else {
+      } else if (options) {  // without options the file is encrypted and its structure was checked above
         passed.push_back("structure: header, metadata, index, offsets, sizes, alignment, overlaps");
         if (const auto* apr_file = dynamic_cast<const format::AprFile*>(file->get())) {
           if (auto checksum = apr_file->verify_checksum()) passed.push_back("footer CRC-32");
@@ -256,8 +310,14 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       }
       const bool valid = problems.empty();
       if (flags->json) {
-        print_json({{"path", flags->path}, {"valid", valid}, {"problems", problems}, {"checks_passed", passed}});
+        print_json({{"path", flags->path}, {"valid", valid}, {"problems", problems}, {"checks_passed", passed}, {"security", security}});
       } else {
+        if (!security.is_null()) {
+          fmt::print("signed: {}{}, encrypted: {}, compressed: {}\n", security["signed"].get<bool>() ? "yes" : "no",
+                     security.contains("signature") ? fmt::format(" ({})", security["signature"].get<std::string>()) : std::string(),
+                     security["encrypted"].get<bool>() ? (security.contains("tensors") ? "yes (tensors not decoded: no passphrase)" : "yes (AES-256-GCM, decrypted)") : "no",
+                     security["compressed_with"].empty() ? std::string("no") : fmt::format("{}", fmt::join(security["compressed_with"].get<std::vector<std::string>>(), ", ")));
+        }
         for (const auto& p : passed) fmt::print("ok: {}\n", p);
         for (const auto& p : problems) fmt::print("FAIL: {}\n", p);
         fmt::print("{}: {}\n", flags->path, valid ? "valid" : "INVALID");
