@@ -144,6 +144,8 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     convert->add_option("source", flags->source, "input .apr file")->required();
     convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0");
     convert->add_option("-o,--output", flags->output, "output .apr file")->required();
+    convert->add_option("--compress", flags->compress, "store each tensor compressed where it shrinks: none, lz4 or zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
+    convert->add_option("--level", flags->level, "compression level (zstd 1-22, default 3; lz4 0 fast or 1-12 HC)");
     convert->add_flag("-f,--force", flags->force, "write even when the precision gate fails");
     convert->add_flag("--json", flags->json, "print JSON");
     registry.add(convert, [flags] {
@@ -165,8 +167,6 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     export_command->add_option("--format", flags->format, "safetensors or gguf")->check(CLI::IsMember({"safetensors", "gguf"}));
     export_command->add_option("--quantize", flags->quantize, "gguf: matrices as f32, f16, q8_0 or q4_0 (default: as stored, else f16)");
     export_command->add_option("-o,--output", flags->output, "output file")->required();
-    convert->add_option("--compress", flags->compress, "store each tensor compressed where it shrinks: none, lz4 or zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
-    convert->add_option("--level", flags->level, "compression level (zstd 1-22, default 3; lz4 0 fast or 1-12 HC)");
     registry.add(export_command, [flags] {
       if (flags->format == "gguf") {
         auto loaded = models::load_language_model(flags->source);
