@@ -135,8 +135,9 @@ void register_bench_commands(CLI::App& app, Registry& registry);
 /// `apr tui`.
 void register_tui_commands(CLI::App& app, Registry& registry);
 
-}  // namespace apr::cli
 /// `apr keygen`, `apr sign`, `apr verify`, `apr encrypt`, `apr decrypt`.
 void register_security_commands(CLI::App& app, Registry& registry);
 /// The passphrase from `file` (its first line) or else $APR_PASSPHRASE (never from argv).
 Result<std::string> read_passphrase(const std::string& file);
+
+}  // namespace apr::cli
