@@ -11,6 +11,9 @@ namespace apr::test {
 /// Absolute path of a file under the shared reference fixtures.
 inline std::string fixture(const std::string& relative) { return std::string(APR_FIXTURES_DIR) + "/" + relative; }
 
+/// Absolute path of a file under the repository's trained models (models/, see tools/train).
+inline std::string model_file(const std::string& relative) { return std::string(APR_MODELS_DIR) + "/" + relative; }
+
 /// A path in the build tree's scratch directory for files a test writes.
 inline std::string temp_path(const std::string& name) { return std::string(APR_TEST_TMP_DIR) + "/" + name; }
 

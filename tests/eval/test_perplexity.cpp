@@ -49,3 +49,16 @@ TEST_CASE("perplexity of a real model is finite and above 1; bad inputs are refu
   REQUIRE_FALSE(eval::perplexity(**model, std::span(tokens).first(1), {}));
   REQUIRE_FALSE(eval::perplexity(**model, tokens, {.context = 8, .stride = 9}));
 }
+
+TEST_CASE("summarize_nll: mean, perplexity and the 95% interval from known values", "[perplexity]") {
+  const std::vector<double> nll{1.0, 2.0, 3.0, 4.0};
+  const auto result = eval::summarize_nll(nll, 2);
+  CHECK(result.tokens == 4);
+  CHECK(result.windows == 2);
+  CHECK(result.mean_nll == Approx(2.5));
+  CHECK(result.perplexity == Approx(std::exp(2.5)));
+  // sample sd sqrt(5/3), se = sd / 2 = 0.645497; 1.959964 * se = 1.265151
+  CHECK(result.ppl_low == Approx(std::exp(2.5 - 1.265151)).epsilon(1e-5));
+  CHECK(result.ppl_high == Approx(std::exp(2.5 + 1.265151)).epsilon(1e-5));
+  CHECK(eval::summarize_nll({}, 0).tokens == 0);
+}

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -46,6 +48,23 @@ inline int report_error(const Error& error) { return report(error); }
 
 /// Prints JSON on stdout (pretty, one document; bytes that are not UTF-8 become U+FFFD).
 inline void print_json(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)); }
+
+/// Writes `text` to `path` through a temporary file renamed into place (never a partial file).
+inline Result<void> write_text_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary);
+    out << text;
+    if (!out) return make_error(ErrorCode::io, "{}: cannot write", temporary.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    return make_error(ErrorCode::io, "{}: cannot rename into place", path.string());
+  }
+  return ok();
+}
 
 /// True when stderr is a terminal (progress bars are drawn only then).
 inline bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
@@ -114,8 +133,16 @@ void register_chat_commands(CLI::App& app, Registry& registry);
 void register_synth_commands(CLI::App& app, Registry& registry);
 /// `apr transcribe`.
 void register_transcribe_commands(CLI::App& app, Registry& registry);
+/// `apr eval perplexity|consistency|golden|pareto`.
+void register_eval_commands(CLI::App& app, Registry& registry);
+/// `apr pipeline`.
+void register_pipeline_commands(CLI::App& app, Registry& registry);
 /// `apr completion`.
 void register_completion_commands(CLI::App& app, Registry& registry);
+/// `apr keygen`, `apr sign`, `apr verify`, `apr encrypt`, `apr decrypt`.
+void register_security_commands(CLI::App& app, Registry& registry);
+/// The passphrase from `file` (its first line) or else $APR_PASSPHRASE (never from argv).
+Result<std::string> read_passphrase(const std::string& file);
 /// `apr tokenize`.
 void register_tokenize_commands(CLI::App& app, Registry& registry);
 /// `apr diff`.
@@ -134,10 +161,5 @@ void register_merge_commands(CLI::App& app, Registry& registry);
 void register_bench_commands(CLI::App& app, Registry& registry);
 /// `apr tui`.
 void register_tui_commands(CLI::App& app, Registry& registry);
-
-/// `apr keygen`, `apr sign`, `apr verify`, `apr encrypt`, `apr decrypt`.
-void register_security_commands(CLI::App& app, Registry& registry);
-/// The passphrase from `file` (its first line) or else $APR_PASSPHRASE (never from argv).
-Result<std::string> read_passphrase(const std::string& file);
 
 }  // namespace apr::cli

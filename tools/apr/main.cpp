@@ -26,7 +26,10 @@ int main(int argc, char** argv) {
   apr::cli::register_merge_commands(app, registry);
   apr::cli::register_bench_commands(app, registry);
   apr::cli::register_tui_commands(app, registry);
+  apr::cli::register_eval_commands(app, registry);
+  apr::cli::register_pipeline_commands(app, registry);
   apr::cli::register_completion_commands(app, registry);
+  apr::cli::register_security_commands(app, registry);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {

@@ -122,6 +122,7 @@ void register_model_commands(CLI::App& app, Registry& registry) {
     } else {
       if (streaming) fmt::print("\n");
       else fmt::print("{}\n", fmt::join(result->tokens, ","));
+      std::fflush(stdout);  // the text's last line before the statistics on stderr
       fmt::print(stderr, "{} prompt tokens, {} generated, {:.1f} tok/s\n", result->prompt_tokens, result->tokens.size(), result->tokens_per_second());
     }
     return int{kOk};

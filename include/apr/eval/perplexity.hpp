@@ -33,6 +33,25 @@ struct PerplexityResult {
   size_t windows = 0;         ///< forward passes run
 };
 
+/// Perplexity and its 95% interval from per-token negative log-likelihoods (nats) scored in
+/// `windows` forward passes; the interval is exp(mean ± 1.96·standard error).
+inline PerplexityResult summarize_nll(std::span<const double> nll, size_t windows) {
+  PerplexityResult result;
+  result.windows = windows;
+  result.tokens = nll.size();
+  if (nll.empty()) return result;
+  double sum = 0.0;
+  for (double v : nll) sum += v;
+  result.mean_nll = sum / static_cast<double>(nll.size());
+  double squares = 0.0;
+  for (double v : nll) squares += (v - result.mean_nll) * (v - result.mean_nll);
+  const double se = nll.size() > 1 ? std::sqrt(squares / static_cast<double>(nll.size() - 1) / static_cast<double>(nll.size())) : 0.0;
+  result.perplexity = std::exp(result.mean_nll);
+  result.ppl_low = std::exp(result.mean_nll - kZ95 * se);
+  result.ppl_high = std::exp(result.mean_nll + kZ95 * se);
+  return result;
+}
+
 /// Scores `tokens` with `model`: NLL of each token given the ones before it in its window.
 inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, std::span<const int32_t> tokens,
                                            const PerplexityOptions& options) {
@@ -44,7 +63,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
   const size_t vocab = model.vocab_size();
   std::vector<double> nll;
   std::vector<float> logits;
-  PerplexityResult result;
+  size_t windows = 0;
   size_t scored_until = 1;  // tokens before this index are scored (token 0 never is)
   for (size_t begin = 0; scored_until < tokens.size(); begin += options.stride) {
     const size_t end = std::min(begin + options.context, tokens.size());
@@ -52,7 +71,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
     logits.resize((end - begin) * vocab);
     auto status = model.forward(*sequence, tokens.subspan(begin, end - begin), logits, {.all_logits = true});
     if (!status) return std::move(status).error();
-    ++result.windows;
+    ++windows;
     for (size_t target = std::max(scored_until, begin + 1); target < end; ++target) {
       const auto row = std::span<const float>(logits).subspan((target - 1 - begin) * vocab, vocab);
       const auto log_probs = log_softmax(row);
@@ -61,17 +80,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
     scored_until = end;
     if (end == tokens.size()) break;
   }
-  double sum = 0.0;
-  for (double v : nll) sum += v;
-  result.tokens = nll.size();
-  result.mean_nll = sum / static_cast<double>(nll.size());
-  double squares = 0.0;
-  for (double v : nll) squares += (v - result.mean_nll) * (v - result.mean_nll);
-  const double se = nll.size() > 1 ? std::sqrt(squares / static_cast<double>(nll.size() - 1) / static_cast<double>(nll.size())) : 0.0;
-  result.perplexity = std::exp(result.mean_nll);
-  result.ppl_low = std::exp(result.mean_nll - kZ95 * se);
-  result.ppl_high = std::exp(result.mean_nll + kZ95 * se);
-  return result;
+  return summarize_nll(nll, windows);
 }
 
 }  // namespace apr::eval
