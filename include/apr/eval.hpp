@@ -1,5 +1,5 @@
 /// @file eval.hpp
-/// @brief Quality gates: logit metrics, perplexity, precision gates, golden suites, statistics, Pareto reports (apr::eval).
+/// @brief Quality gates: logit metrics, perplexity, precision gates (language models and Whisper), word error rate, golden suites, statistics, Pareto reports (apr::eval).
 #pragma once
 
 #include "apr/eval/golden.hpp"
@@ -9,3 +9,5 @@
 #include "apr/eval/precision_gate.hpp"
 #include "apr/eval/statistics.hpp"
 #include "apr/eval/value_difference.hpp"
+#include "apr/eval/whisper_precision_gate.hpp"
+#include "apr/eval/word_error_rate.hpp"

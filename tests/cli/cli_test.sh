@@ -127,6 +127,9 @@ check "transcribe srt" 0 "^00:00:[0-9]{2},[0-9]{3} --> " -- "$apr" transcribe "$
 check "transcribe vtt" 0 "^WEBVTT" -- "$apr" transcribe "$whisper" "$speech/b_sentence.wav" --language en --temperature 0 -f vtt
 check "transcribe 44.1 kHz stereo" 0 "" -- "$apr" transcribe "$whisper" "$speech/c_sentence_44k_stereo.wav" --language en --temperature 0
 check "transcribe writes files" 0 "wrote .*a_hello.txt" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language en --temperature 0 -o "$work"
+check "import whisper to f16 passes the whisper gate" 0 '"passed": true' -- "$apr" import "$whisper" -o "$work/whisper-f16.apr" --quantize f16 --json
+check "transcribe an imported APR whisper" 0 '"tokens": \[' -- "$apr" transcribe "$work/whisper-f16.apr" "$speech/a_hello.wav" --tokenizer "$whisper" --language en --temperature 0 --json
+check "convert whisper to q8_0 runs the whisper gate" 0 '"mean_kl"' -- "$apr" convert "$work/whisper-f16.apr" --quantize q8_0 --force -o "$work/whisper-q8.apr" --json
 check "transcribe missing audio" 3 "nope.wav" -- "$apr" transcribe "$whisper" "$work/nope.wav"
 check "transcribe text as audio" 3 "cannot read audio" -- "$apr" transcribe "$whisper" "$fixtures/whisper/whisper-micro/config.json"
 check "transcribe bad format" 2 "" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" -f docx

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "apr/eval/precision_gate.hpp"
+#include "apr/eval/whisper_precision_gate.hpp"
 #include "apr/format/apr_writer.hpp"
 #include "apr/format/convert.hpp"
 #include "apr/format/detect.hpp"
@@ -12,6 +13,7 @@
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/apr_metadata.hpp"
 #include "apr/models/load.hpp"
+#include "apr/models/load_whisper.hpp"
 #include "apr/models/qwen2_gguf.hpp"
 #include "cli.hpp"
 #include "model_support.hpp"
@@ -21,9 +23,28 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// The Whisper gate: both models on the source file's mel filterbank (or apr's).
+Result<eval::GateReport> run_whisper_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
+                                          const nlohmann::json& config, DType target) {
+  auto whisper = models::WhisperConfig::from_apr_metadata(config);  // reads config.json's names as well
+  if (!whisper) return std::move(whisper).error().with_context(source->path());
+  auto reference = models::make_whisper(source, *whisper, models::dominant_matrix_dtype(*source));
+  if (!reference) return std::move(reference).error();
+  auto candidate = models::make_whisper(converted, *whisper, target);
+  if (!candidate) return std::move(candidate).error();
+  auto filters = models::read_mel_filters(*source, *whisper, source->path());
+  if (!filters) return std::move(filters).error();
+  auto front_end = filters->empty() ? audio::LogMel::create(whisper->num_mel_bins) : audio::LogMel::create(whisper->num_mel_bins, *filters);
+  if (!front_end) return std::move(front_end).error();
+  return eval::whisper_precision_gate(**reference, **candidate, *front_end, eval::default_thresholds(target));
+}
+
 /// Runs the precision gate of converting `source` (config `config`) to `converted` at `target`.
 Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
                                   const nlohmann::json& config, DType target) {
+  if (config.value("model_type", std::string()) == "whisper" || config.value("architecture", std::string()) == "whisper") {
+    return run_whisper_gate(source, converted, config, target);
+  }
   auto reference = models::instantiate(source, config, {}, source->path(), "");
   if (!reference) return std::move(reference).error();
   models::LoadOptions options;

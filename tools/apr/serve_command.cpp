@@ -81,7 +81,7 @@ void register_serve_commands(CLI::App& app, Registry& registry) {
       if (is_whisper_model(path)) {
         auto whisper = models::load_whisper(path, std::nullopt, {.pool = owned.get(), .kv_dtype = DType::f16});
         if (!whisper) return report(whisper.error());
-        auto tokenizer = text::load_tokenizer(whisper->directory);
+        auto tokenizer = models::whisper_tokenizer(*whisper);
         if (!tokenizer) return report(tokenizer.error());
         auto front_end = whisper->front_end();
         if (!front_end) return report(front_end.error());

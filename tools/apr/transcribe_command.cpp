@@ -90,20 +90,6 @@ Result<std::vector<double>> speech_clips(const std::string& path, std::span<cons
   return clips;
 }
 
-/// Writes `text` to `path` through a temporary file renamed into place.
-Result<void> write_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    out << text;
-    if (!out) return make_error(ErrorCode::io, "{}: cannot write", temporary.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) return make_error(ErrorCode::io, "{}: cannot rename into place: {}", path.string(), ec.message());
-  return ok();
-}
-
 /// Transcribes the microphone live: committed segments on stdout as they become final, the
 /// tentative text on stderr; Ctrl-C (or --duration) ends the stream, then the rest is printed.
 int transcribe_microphone(const TranscribeFlags& flags, runtime::WhisperDecoder& decoder, const audio::LogMel& front_end,
@@ -213,7 +199,7 @@ int run_transcribe(const TranscribeFlags& flags) {
   const auto load_start = std::chrono::steady_clock::now();
   auto loaded = models::load_whisper(flags.model, dtype, {.pool = &pool, .kv_dtype = flags.kv_dtype == "f16" ? DType::f16 : DType::f32});
   if (!loaded) return report(loaded.error());
-  auto tokenizer = text::load_tokenizer(flags.tokenizer.empty() ? loaded->directory : flags.tokenizer);
+  auto tokenizer = models::whisper_tokenizer(*loaded, flags.tokenizer);
   if (!tokenizer) return report(tokenizer.error());
   auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
   if (!decoder) return report(decoder.error());
@@ -260,7 +246,7 @@ int run_transcribe(const TranscribeFlags& flags) {
     if (!flags.output_dir.empty()) {
       const auto out = std::filesystem::path(flags.output_dir) /
                        (std::filesystem::path(path).stem().string() + "." + std::string(runtime::extension(*format)));
-      auto written = write_atomically(out, rendered);
+      auto written = write_text_atomically(out, rendered);
       if (!written) return report(written.error());
       fmt::print(stderr, "wrote {}\n", out.string());
     } else if (*format == runtime::TranscriptFormat::json) {

@@ -77,6 +77,46 @@ inline std::vector<int32_t> gate_tokens(size_t vocab, size_t count = 64) {
   return ids;
 }
 
+/// Compares two models' outputs against `thresholds`: `a` and `b` hold `rows` logit rows of
+/// `vocab` values each (source, converted); `hidden_a`/`hidden_b` hold matching hidden states
+/// (per layer, or any other intermediate tensors), compared by cosine.
+inline GateReport compare_outputs(std::span<const float> a, std::span<const float> b, size_t rows, size_t vocab,
+                                  const std::vector<std::vector<float>>& hidden_a, const std::vector<std::vector<float>>& hidden_b,
+                                  const GateThresholds& thresholds) {
+  GateReport report;
+  report.thresholds = thresholds;
+  report.positions = rows;
+  size_t agree = 0;
+  double overlap = 0.0, kl_sum = 0.0;
+  for (size_t t = 0; t < rows; ++t) {
+    const std::span<const float> la(a.data() + t * vocab, vocab), lb(b.data() + t * vocab, vocab);
+    const double kl = kl_divergence(la, lb);
+    kl_sum += kl;
+    report.max_kl = std::max(report.max_kl, kl);
+    agree += top_k_ids(la, 1) == top_k_ids(lb, 1) ? 1 : 0;
+    overlap += top_k_overlap(la, lb, 10);
+    report.min_logit_cosine = std::min(report.min_logit_cosine, cosine_similarity(la, lb));
+  }
+  for (size_t layer = 0; layer < std::min(hidden_a.size(), hidden_b.size()); ++layer) {
+    if (hidden_a[layer].size() == hidden_b[layer].size() && !hidden_a[layer].empty()) {
+      report.min_hidden_cosine = std::min(report.min_hidden_cosine, cosine_similarity(hidden_a[layer], hidden_b[layer]));
+    }
+  }
+  const double n = static_cast<double>(rows);
+  report.mean_kl = kl_sum / n;
+  report.top1_agreement = static_cast<double>(agree) / n;
+  report.top10_overlap = overlap / n;
+  auto check = [&](bool ok, std::string_view what, double value, double limit) {
+    if (!ok) report.failures.push_back(fmt::format("{} {:.6g} (limit {:.6g})", what, value, limit));
+  };
+  check(report.mean_kl <= thresholds.max_mean_kl, "mean KL", report.mean_kl, thresholds.max_mean_kl);
+  check(report.top1_agreement >= thresholds.min_top1_agreement, "top-1 agreement", report.top1_agreement, thresholds.min_top1_agreement);
+  check(report.top10_overlap >= thresholds.min_top10_overlap, "top-10 overlap", report.top10_overlap, thresholds.min_top10_overlap);
+  check(report.min_logit_cosine >= thresholds.min_logit_cosine, "logit cosine", report.min_logit_cosine, thresholds.min_logit_cosine);
+  check(report.min_hidden_cosine >= thresholds.min_hidden_cosine, "hidden-state cosine", report.min_hidden_cosine, thresholds.min_hidden_cosine);
+  return report;
+}
+
 /// Compares `converted` with `source` on `tokens` against `thresholds`.
 inline Result<GateReport> precision_gate(const models::LanguageModel& source, const models::LanguageModel& converted,
                                          std::span<const int32_t> tokens, const GateThresholds& thresholds) {
@@ -92,39 +132,7 @@ inline Result<GateReport> precision_gate(const models::LanguageModel& source, co
   if (!status) return std::move(status).error();
   status = converted.forward(*sb, tokens, b, {.all_logits = true, .hidden_states = &hidden_b});
   if (!status) return std::move(status).error();
-
-  GateReport report;
-  report.thresholds = thresholds;
-  report.positions = tokens.size();
-  size_t agree = 0;
-  double overlap = 0.0, kl_sum = 0.0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    const std::span<const float> la(a.data() + t * vocab, vocab), lb(b.data() + t * vocab, vocab);
-    const double kl = kl_divergence(la, lb);
-    kl_sum += kl;
-    report.max_kl = std::max(report.max_kl, kl);
-    agree += top_k_ids(la, 1) == top_k_ids(lb, 1) ? 1 : 0;
-    overlap += top_k_overlap(la, lb, 10);
-    report.min_logit_cosine = std::min(report.min_logit_cosine, cosine_similarity(la, lb));
-  }
-  for (size_t layer = 0; layer < std::min(hidden_a.size(), hidden_b.size()); ++layer) {
-    if (hidden_a[layer].size() == hidden_b[layer].size() && !hidden_a[layer].empty()) {
-      report.min_hidden_cosine = std::min(report.min_hidden_cosine, cosine_similarity(hidden_a[layer], hidden_b[layer]));
-    }
-  }
-  const double n = static_cast<double>(tokens.size());
-  report.mean_kl = kl_sum / n;
-  report.top1_agreement = static_cast<double>(agree) / n;
-  report.top10_overlap = overlap / n;
-  auto check = [&](bool ok, std::string_view what, double value, double limit) {
-    if (!ok) report.failures.push_back(fmt::format("{} {:.6g} (limit {:.6g})", what, value, limit));
-  };
-  check(report.mean_kl <= thresholds.max_mean_kl, "mean KL", report.mean_kl, thresholds.max_mean_kl);
-  check(report.top1_agreement >= thresholds.min_top1_agreement, "top-1 agreement", report.top1_agreement, thresholds.min_top1_agreement);
-  check(report.top10_overlap >= thresholds.min_top10_overlap, "top-10 overlap", report.top10_overlap, thresholds.min_top10_overlap);
-  check(report.min_logit_cosine >= thresholds.min_logit_cosine, "logit cosine", report.min_logit_cosine, thresholds.min_logit_cosine);
-  check(report.min_hidden_cosine >= thresholds.min_hidden_cosine, "hidden-state cosine", report.min_hidden_cosine, thresholds.min_hidden_cosine);
-  return report;
+  return compare_outputs(a, b, tokens.size(), vocab, hidden_a, hidden_b, thresholds);
 }
 
 }  // namespace apr::eval

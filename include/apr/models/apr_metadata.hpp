@@ -70,6 +70,12 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
       {"rms_norm_eps", get("rms_norm_eps")}, {"head_dim", get("head_dim")}, {"num_experts", get("num_experts")},
       {"num_experts_per_tok", get("num_experts_per_tok")}, {"moe_intermediate_size", get("moe_intermediate_size")}};
   if (architecture == "qwen2" || architecture == "qwen2_moe") m["rope_type"] = 2;
+  if (architecture == "whisper") {  // WhisperConfig::from_apr_metadata reads these names first
+    for (const char* key : {"d_model", "encoder_layers", "encoder_attention_heads", "decoder_layers", "decoder_attention_heads",
+                            "encoder_ffn_dim", "decoder_ffn_dim", "num_mel_bins", "max_source_positions", "max_target_positions"}) {
+      if (c.contains(key) && !c[key].is_null()) m[key] = c[key];
+    }
+  }
   for (const char* key : {"tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id",
                           "shared_expert_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers"}) {
     if (c.contains(key) && !c[key].is_null()) m[key] = c[key];
