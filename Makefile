@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench docs clean
+.PHONY: all deps configure build test demo bench docs models clean
 
 all: build
 
@@ -25,6 +25,10 @@ demo: build
 
 bench: build
 	@$(BUILD_DIR)/bin/bench_kernels
+
+# Retrains the small models of models/ from scratch (about an hour on 2 cores; see tools/train).
+models: build
+	@tools/train/train_all.sh $(BUILD_DIR)/bin/apr $(BUILD_DIR)/train
 
 docs: deps
 	@doxygen docs/Doxyfile

@@ -1,7 +1,27 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on a bundled model. Until the model runtime lands this runs the
-# kernel self-check (consumer) and a quick kernel benchmark.
+# `make demo`: the small chat model trained here (tools/train, committed under models/): a chat
+# with fortune-lm (Qwen2 architecture), streamed, with tokens per second, then apr's quality
+# gates on it: held-out perplexity and the Pareto report of its F16, Q8_0 and Q4_0 variants.
 set -euo pipefail
 build=${1:-build}
-"$build/tests/apr_consumer"
-"$build/bin/bench_kernels" --quick
+root=$(cd "$(dirname "$0")/.." && pwd)
+apr=$build/bin/apr
+models=$root/models/fortune-lm
+lm=$models/fortune-lm-q8_0.apr
+
+echo "== chat with $(basename "$lm") (streamed; timings on the last line of each reply)"
+for prompt in "Tell me a fortune." "Say something about computers." "Give me a quote about love." "What do you know about science?"; do
+  echo "> $prompt"
+  "$apr" run "$lm" --chat --prompt "$prompt" -n 80 --temperature 0.7 --top-p 0.9 --seed 7 2>&1
+  echo
+done
+
+echo "== held-out perplexity of $(basename "$models/fortune-lm-f16.apr") (658 fortunes it never saw)"
+"$apr" eval perplexity "$models/fortune-lm-f16.apr" --text "$models/heldout.txt"
+
+q4=$build/demo/fortune-lm-q4_0.apr
+mkdir -p "$build/demo"
+echo "== F16 -> Q4_0 with the precision gate"
+"$apr" convert "$models/fortune-lm-f16.apr" --quantize q4_0 -o "$q4"
+echo "== Pareto report: size, perplexity, KL against F16, decode speed"
+"$apr" eval pareto "$models/fortune-lm-f16.apr" "$lm" "$q4" --text "$models/heldout.txt" --max-tokens 8192
