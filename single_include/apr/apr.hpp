@@ -4481,12 +4481,340 @@ inline constexpr std::string_view kMetadataKeys[] = {
 
 }  // namespace apr::format::apr_v2
 
-// ---- apr/format/apr_reader.hpp ----
-/// @file apr_reader.hpp
-/// @brief APR v2 reader: every header field, offset, size and dim checked before use; tensors are
-/// zero-copy views into the mapped file; the footer CRC is checked on request.
+// ---- apr/format/apr_layout_map.hpp ----
+/// @file apr_layout_map.hpp
+/// @brief map_apr_layout(): where every header field and tensor index entry of an APR v2 file
+/// lies, read leniently (only bounds are checked), so tools can label the bytes of files the
+/// strict reader refuses (unsorted index, unaligned data, bad checksums).
 
 
+
+
+namespace apr::format {
+
+/// One labelled field: bytes [offset, offset + size) of the file and what they hold.
+struct AprField {
+  uint64_t offset = 0;  ///< first byte in the file
+  uint64_t size = 0;    ///< bytes
+  std::string label;    ///< what the field is ("magic", "tensor_count", "name", …)
+  std::string value;    ///< its decoded value as text
+};
+
+/// One tensor index entry and the fields it is made of.
+struct AprEntryLayout {
+  uint64_t entry_offset = 0;   ///< where the entry starts in the file
+  uint64_t entry_size = 0;     ///< its bytes
+  std::string name;            ///< tensor name
+  uint8_t code = 0;            ///< dtype code as stored
+  std::vector<uint64_t> dims;  ///< dims, outermost first
+  uint64_t data_offset = 0;    ///< stored offset, relative to the data section
+  uint64_t size = 0;           ///< stored byte size
+  std::vector<AprField> fields;  ///< name length, name, dtype, ndim, dims, offset, size
+};
+
+/// The layout of an APR v2 file as far as its bytes allow reading it.
+struct AprLayoutMap {
+  std::vector<AprField> header;          ///< the 64-byte header, field by field
+  uint64_t metadata_offset = 0;          ///< metadata JSON start
+  uint64_t metadata_size = 0;            ///< metadata JSON bytes
+  uint64_t index_offset = 0;             ///< tensor index start
+  uint64_t data_offset = 0;              ///< data section start
+  uint32_t tensor_count = 0;             ///< entries the header announces
+  std::vector<AprEntryLayout> entries;   ///< the entries that could be read
+  uint64_t footer_offset = 0;            ///< where the footer CRC lies (file size − 4)
+  std::string problem;                   ///< why reading stopped early (empty when it did not)
+};
+
+/// Maps the header and index of the APR v2 bytes `bytes`; reading stops (with `problem` set) at
+/// the first field that would run past the data it belongs to.
+inline AprLayoutMap map_apr_layout(std::span<const std::byte> bytes) {
+  using namespace apr_v2;
+  AprLayoutMap map;
+  if (bytes.size() < kHeaderSize + kFooterSize) {
+    map.problem = fmt::format("{} bytes: shorter than a header and footer ({})", bytes.size(), kHeaderSize + kFooterSize);
+    return map;
+  }
+  auto u8 = [&](size_t at) { return static_cast<uint8_t>(bytes[at]); };
+  auto u16 = [&](size_t at) { return load_unaligned<uint16_t>(bytes.data() + at); };
+  auto u32 = [&](size_t at) { return load_unaligned<uint32_t>(bytes.data() + at); };
+  auto u64 = [&](size_t at) { return load_unaligned<uint64_t>(bytes.data() + at); };
+  std::string magic;
+  for (size_t i = 0; i < 4; ++i) magic += u8(i) >= 0x20 && u8(i) < 0x7f ? std::string(1, static_cast<char>(u8(i))) : fmt::format("\\x{:02x}", u8(i));
+  map.tensor_count = u32(8);
+  map.metadata_offset = u64(12);
+  map.metadata_size = u32(20);
+  map.index_offset = u64(24);
+  map.data_offset = u64(32);
+  map.footer_offset = bytes.size() - kFooterSize;
+  map.header = {
+      {0, 4, "magic", fmt::format("\"{}\"", magic)},
+      {4, 1, "version_major", fmt::format("{}", u8(4))},
+      {5, 1, "version_minor", fmt::format("{}", u8(5))},
+      {6, 2, "flags", fmt::format("{:#06x}", u16(6))},
+      {8, 4, "tensor_count", fmt::format("{}", map.tensor_count)},
+      {12, 8, "metadata_offset", fmt::format("{:#x}", map.metadata_offset)},
+      {20, 4, "metadata_size", fmt::format("{}", map.metadata_size)},
+      {24, 8, "tensor_index_offset", fmt::format("{:#x}", map.index_offset)},
+      {32, 8, "data_offset", fmt::format("{:#x}", map.data_offset)},
+      {kChecksumOffset, 4, "header_checksum", fmt::format("{:#010x}", u32(kChecksumOffset))},
+      {44, 20, "reserved", "must be zero"},
+  };
+  if (map.index_offset > map.footer_offset || map.data_offset > map.footer_offset || map.data_offset < map.index_offset) {
+    map.problem = fmt::format("index {:#x} and data {:#x} offsets do not lie in order inside the file", map.index_offset, map.data_offset);
+    return map;
+  }
+  ByteReader reader(bytes.first(static_cast<size_t>(map.data_offset)), "index");
+  (void)reader.seek(map.index_offset);
+  for (uint32_t i = 0; i < map.tensor_count; ++i) {
+    AprEntryLayout entry;
+    entry.entry_offset = reader.offset();
+    auto field = [&](uint64_t size, std::string label, std::string value) {
+      entry.fields.push_back({reader.offset() - size, size, std::move(label), std::move(value)});
+    };
+    auto name_length = reader.read<uint16_t>("name length");
+    if (!name_length) {
+      map.problem = fmt::format("entry {} at {:#x}: truncated", i, entry.entry_offset);
+      return map;
+    }
+    field(2, "name_length", fmt::format("{}", *name_length));
+    auto name = reader.take_string(*name_length, "name");
+    if (!name) {
+      map.problem = fmt::format("entry {} at {:#x}: name of {} bytes runs past the index", i, entry.entry_offset, *name_length);
+      return map;
+    }
+    entry.name = std::string(*name);
+    field(*name_length, "name", fmt::format("\"{}\"", entry.name));
+    auto code = reader.read<uint8_t>("dtype");
+    auto ndim = code ? reader.read<uint8_t>("ndim") : code;
+    if (!code || !ndim || *ndim > kMaxDims) {
+      map.problem = fmt::format("entry {} '{}': truncated or more than {} dims", i, entry.name, kMaxDims);
+      return map;
+    }
+    entry.code = *code;
+    entry.fields.push_back({reader.offset() - 2, 1, "dtype", fmt::format("code {}", entry.code)});
+    field(1, "ndim", fmt::format("{}", *ndim));
+    for (uint8_t d = 0; d < *ndim; ++d) {
+      auto dim = reader.read<uint64_t>("dim");
+      if (!dim) {
+        map.problem = fmt::format("entry {} '{}': truncated in its dims", i, entry.name);
+        return map;
+      }
+      entry.dims.push_back(*dim);
+      field(8, fmt::format("dim[{}]", d), fmt::format("{}", *dim));
+    }
+    auto offset = reader.read<uint64_t>("offset");
+    auto size = offset ? reader.read<uint64_t>("size") : offset;
+    if (!offset || !size) {
+      map.problem = fmt::format("entry {} '{}': truncated before offset/size", i, entry.name);
+      return map;
+    }
+    entry.data_offset = *offset;
+    entry.size = *size;
+    entry.fields.push_back({reader.offset() - 16, 8, "offset", fmt::format("{:#x} (file {:#x})", entry.data_offset, map.data_offset + entry.data_offset)});
+    field(8, "size", fmt::format("{}", entry.size));
+    entry.entry_size = reader.offset() - entry.entry_offset;
+    map.entries.push_back(std::move(entry));
+  }
+  return map;
+}
+
+}  // namespace apr::format
+
+// ---- apr/format/apr_license.hpp ----
+/// @file apr_license.hpp
+/// @brief The license block of APR metadata: SPDX id, license text and an optional expiry date,
+/// stored as the free-form key "license_block" (aprender's own "license" field keeps the SPDX id).
+
+#include <cctype>
+
+
+
+namespace apr::format {
+
+/// A model's license as the metadata's "license_block" holds it.
+struct LicenseBlock {
+  std::string spdx_id;  ///< SPDX license identifier or expression, e.g. "Apache-2.0"
+  std::string text;     ///< the license text (may be empty)
+  std::string expires;  ///< last day of validity, "YYYY-MM-DD"; empty: no expiry
+
+  /// True when `today` ("YYYY-MM-DD") is after the expiry date.
+  [[nodiscard]] bool expired_on(std::string_view today) const { return !expires.empty() && today > expires; }
+};
+
+namespace detail {
+
+/// True for "YYYY-MM-DD" with a month 01-12 and a day 01-31 (ISO 8601 dates compare as text).
+inline bool is_iso_date(std::string_view date) {
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (!std::isdigit(static_cast<unsigned char>(date[i]))) return false;
+  }
+  const int month = (date[5] - '0') * 10 + (date[6] - '0');
+  const int day = (date[8] - '0') * 10 + (date[9] - '0');
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+/// True for the characters of an SPDX expression: ids (letters, digits, '.', '-', '+') joined by
+/// spaces and parentheses (AND, OR, WITH).
+inline bool is_spdx_expression(std::string_view id) {
+  if (id.empty()) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '+' && c != ' ' && c != '(' && c != ')' && c != ':') return false;
+  }
+  return id.front() != ' ' && id.back() != ' ';
+}
+
+}  // namespace detail
+
+/// The license block of `metadata`, nullopt when there is none; a malformed one is an error naming the field.
+inline Result<std::optional<LicenseBlock>> license_block(const nlohmann::json& metadata) {
+  if (!metadata.is_object() || !metadata.contains("license_block") || metadata["license_block"].is_null()) return std::optional<LicenseBlock>();
+  const auto& block = metadata["license_block"];
+  auto bad = [](std::string_view what) { return make_error(ErrorCode::format, "metadata 'license_block': {}", what); };
+  if (!block.is_object()) return bad("must be an object {spdx_id, text, expires}");
+  LicenseBlock out;
+  if (!block.contains("spdx_id") || !block["spdx_id"].is_string()) return bad("'spdx_id' must be a string");
+  out.spdx_id = block["spdx_id"].get<std::string>();
+  if (!detail::is_spdx_expression(out.spdx_id)) return bad(fmt::format("'spdx_id' '{}' is not an SPDX identifier or expression", out.spdx_id));
+  if (block.contains("text") && !block["text"].is_null()) {
+    if (!block["text"].is_string()) return bad("'text' must be a string");
+    out.text = block["text"].get<std::string>();
+  }
+  if (block.contains("expires") && !block["expires"].is_null()) {
+    if (!block["expires"].is_string() || !detail::is_iso_date(block["expires"].get<std::string>())) return bad("'expires' must be a date YYYY-MM-DD");
+    out.expires = block["expires"].get<std::string>();
+  }
+  return std::optional<LicenseBlock>(std::move(out));
+}
+
+/// Stores `license` in `metadata`: "license_block", and its SPDX id as aprender's "license".
+inline void set_license_block(nlohmann::json& metadata, const LicenseBlock& license) {
+  metadata["license"] = license.spdx_id;
+  metadata["license_block"] = {{"spdx_id", license.spdx_id}, {"text", license.text},
+                               {"expires", license.expires.empty() ? nlohmann::json(nullptr) : nlohmann::json(license.expires)}};
+}
+
+}  // namespace apr::format
+
+// ---- apr/format/apr_payload.hpp ----
+/// @file apr_payload.hpp
+/// @brief Encoded tensor payloads (apr extension): a tensor stored compressed (lz4, zstd) and/or
+/// encrypted (AES-256-GCM) behind a 48-byte payload header; docs/apr-format.md has the layout.
+///
+/// An index entry whose dtype code is kEncodedCode points at such a payload. aprender rejects
+/// the code ("invalid dtype"), so it refuses these files instead of misreading them; entries
+/// stored plainly keep their ordinary code, so a file nobody asked to encode stays aprender's.
+
+
+
+// ---- apr/format/compression.hpp ----
+/// @file compression.hpp
+/// @brief lz4 (block) and zstd (frame) compression of byte spans, with sizes checked both ways.
+
+#include <lz4.h>
+#include <lz4hc.h>
+#include <zstd.h>
+
+
+
+namespace apr::format {
+
+/// A compression codec; the values are the codec byte of an APR encoded payload.
+enum class Codec : uint8_t {
+  none = 0,  ///< stored as is
+  lz4 = 1,   ///< one LZ4 block (liblz4's block format, no frame)
+  zstd = 2,  ///< one zstd frame with its content size
+};
+
+/// "none", "lz4" or "zstd".
+constexpr std::string_view codec_name(Codec codec) {
+  switch (codec) {
+    case Codec::none: return "none";
+    case Codec::lz4: return "lz4";
+    case Codec::zstd: return "zstd";
+  }
+  return "unknown";
+}
+
+/// The codec named `name` ("none", "lz4", "zstd"), if any.
+constexpr std::optional<Codec> parse_codec(std::string_view name) {
+  if (name == "none") return Codec::none;
+  if (name == "lz4") return Codec::lz4;
+  if (name == "zstd") return Codec::zstd;
+  return std::nullopt;
+}
+
+/// The level used when none is given: zstd 3 (its own default), lz4 0 (the fast compressor).
+constexpr int default_level(Codec codec) { return codec == Codec::zstd ? 3 : 0; }
+
+/// The levels `codec` accepts: zstd 1..22, lz4 0 (fast) or 1..12 (LZ4 HC).
+constexpr bool valid_level(Codec codec, int level) {
+  if (codec == Codec::zstd) return level >= 1 && level <= 22;
+  if (codec == Codec::lz4) return level >= 0 && level <= LZ4HC_CLEVEL_MAX;
+  return level == 0;
+}
+
+/// Largest input a single LZ4 block can hold (about 2 GB).
+inline constexpr uint64_t kMaxLz4Input = LZ4_MAX_INPUT_SIZE;
+
+/// `input` compressed with `codec` at `level`; codec none and inputs lz4 cannot hold are errors.
+inline Result<std::vector<std::byte>> compress(Codec codec, int level, std::span<const std::byte> input) {
+  if (!valid_level(codec, level)) return make_error(ErrorCode::invalid_argument, "compression level {} is not valid for {}", level, codec_name(codec));
+  std::vector<std::byte> out;
+  if (codec == Codec::lz4) {
+    if (input.size() > kMaxLz4Input) return make_error(ErrorCode::unsupported, "{} bytes do not fit one LZ4 block (at most {})", input.size(), kMaxLz4Input);
+    const int size = static_cast<int>(input.size());
+    out.resize(static_cast<size_t>(LZ4_compressBound(size)));
+    const auto* source = reinterpret_cast<const char*>(input.data());
+    auto* target = reinterpret_cast<char*>(out.data());
+    const int written = level == 0 ? LZ4_compress_default(source, target, size, static_cast<int>(out.size()))
+                                   : LZ4_compress_HC(source, target, size, static_cast<int>(out.size()), level);
+    if (written <= 0 && !input.empty()) return make_error(ErrorCode::internal, "LZ4 compression of {} bytes failed", input.size());
+    out.resize(static_cast<size_t>(written));
+    return out;
+  }
+  if (codec == Codec::zstd) {
+    out.resize(ZSTD_compressBound(input.size()));
+    const size_t written = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), level);
+    if (ZSTD_isError(written)) return make_error(ErrorCode::internal, "zstd compression of {} bytes failed: {}", input.size(), ZSTD_getErrorName(written));
+    out.resize(written);
+    return out;
+  }
+  return make_error(ErrorCode::invalid_argument, "compress() needs a codec (lz4 or zstd)");
+}
+
+/// Decompresses `input` into exactly `output.size()` bytes; corrupt input, or input that decodes
+/// to any other size, is an error saying what the codec reported.
+inline Result<void> decompress(Codec codec, std::span<const std::byte> input, std::span<std::byte> output) {
+  if (codec == Codec::lz4) {
+    if (input.size() > kMaxLz4Input || output.size() > kMaxLz4Input) {
+      return make_error(ErrorCode::format, "lz4 block of {} bytes decoding to {} exceeds the LZ4 block limit", input.size(), output.size());
+    }
+    const int got = LZ4_decompress_safe(reinterpret_cast<const char*>(input.data()), reinterpret_cast<char*>(output.data()),
+                                        static_cast<int>(input.size()), static_cast<int>(output.size()));
+    if (got < 0) return make_error(ErrorCode::format, "lz4 data is corrupt (LZ4_decompress_safe failed at input byte {})", -got - 1);
+    if (static_cast<size_t>(got) != output.size()) {
+      return make_error(ErrorCode::format, "lz4 data decompresses to {} bytes, expected {}", got, output.size());
+    }
+    return ok();
+  }
+  if (codec == Codec::zstd) {
+    const unsigned long long content = ZSTD_getFrameContentSize(input.data(), input.size());
+    if (content == ZSTD_CONTENTSIZE_ERROR) return make_error(ErrorCode::format, "zstd data is not a zstd frame");
+    if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != output.size()) {
+      return make_error(ErrorCode::format, "zstd frame says it decompresses to {} bytes, expected {}", content, output.size());
+    }
+    const size_t got = ZSTD_decompress(output.data(), output.size(), input.data(), input.size());
+    if (ZSTD_isError(got)) return make_error(ErrorCode::format, "zstd data is corrupt: {}", ZSTD_getErrorName(got));
+    if (got != output.size()) return make_error(ErrorCode::format, "zstd data decompresses to {} bytes, expected {}", got, output.size());
+    return ok();
+  }
+  if (input.size() != output.size()) return make_error(ErrorCode::format, "{} stored bytes for {} decoded bytes", input.size(), output.size());
+  std::copy(input.begin(), input.end(), output.begin());
+  return ok();
+}
+
+}  // namespace apr::format
 
 // ---- apr/format/crc32.hpp ----
 /// @file crc32.hpp
@@ -4509,6 +4837,272 @@ inline uint32_t crc32_update(uint32_t crc, std::span<const std::byte> bytes) {
 
 /// CRC-32 of `bytes`.
 inline uint32_t crc32(std::span<const std::byte> bytes) { return crc32_update(0, bytes); }
+
+/// CRC-32 of A followed by B, from `crc_a`, `crc_b` and B's length (zlib's crc32_combine).
+inline uint32_t crc32_concat(uint32_t crc_a, uint32_t crc_b, uint64_t length_b) {
+  return static_cast<uint32_t>(::crc32_combine(crc_a, crc_b, static_cast<z_off_t>(length_b)));
+}
+
+}  // namespace apr::format
+
+
+namespace apr::format {
+
+namespace apr_v2 {
+inline constexpr uint8_t kEncodedCode = 0xE0;           ///< index dtype code of an encoded payload
+inline constexpr uint32_t kPayloadMagic = 0x45525041;   ///< "APRE" little-endian
+inline constexpr uint8_t kPayloadVersion = 1;           ///< payload header version
+inline constexpr size_t kPayloadHeaderSize = 48;        ///< payload header bytes
+inline constexpr size_t kNonceSize = 12;                ///< AES-256-GCM nonce bytes
+inline constexpr size_t kTagSize = 16;                  ///< AES-256-GCM tag bytes
+}  // namespace apr_v2
+
+/// How a payload is encrypted; the values are the cipher byte of the payload header.
+enum class Cipher : uint8_t {
+  none = 0,       ///< plain
+  aes256gcm = 1,  ///< AES-256-GCM, the 16-byte tag after the ciphertext
+};
+
+/// The 48-byte header in front of an encoded payload.
+struct PayloadHeader {
+  Codec codec = Codec::none;                          ///< compression of the (plain) payload
+  Cipher cipher = Cipher::none;                       ///< encryption of the compressed bytes
+  uint8_t code = 0;                                   ///< dtype code the tensor has when stored plainly
+  uint64_t decoded_size = 0;                          ///< bytes of the tensor once decoded (= dtype × dims)
+  uint64_t stored_size = 0;                           ///< bytes of payload after this header
+  uint32_t crc = 0;                                   ///< CRC-32 of the decoded bytes (0 when encrypted: the tag authenticates)
+  std::array<std::byte, apr_v2::kNonceSize> nonce{};  ///< AES-256-GCM nonce (zero when plain)
+
+  /// The header as stored.
+  [[nodiscard]] std::array<std::byte, apr_v2::kPayloadHeaderSize> bytes() const {
+    std::array<std::byte, apr_v2::kPayloadHeaderSize> out{};
+    auto set = [&](size_t at, const auto& value) { std::memcpy(out.data() + at, &value, sizeof value); };
+    set(0, apr_v2::kPayloadMagic);
+    out[4] = std::byte{apr_v2::kPayloadVersion};
+    out[5] = static_cast<std::byte>(codec);
+    out[6] = static_cast<std::byte>(cipher);
+    out[7] = std::byte{code};
+    set(8, decoded_size);
+    set(16, stored_size);
+    set(24, crc);
+    std::memcpy(out.data() + 32, nonce.data(), nonce.size());
+    return out;
+  }
+};
+
+/// Parses and checks the payload header at the start of `payload` (an entry's stored bytes);
+/// errors name the field and its offset inside the payload.
+inline Result<PayloadHeader> parse_payload_header(std::span<const std::byte> payload) {
+  using namespace apr_v2;
+  auto fail = [](std::string message) { return Error{ErrorCode::format, fmt::format("payload header: {}", message)}; };
+  if (payload.size() < kPayloadHeaderSize) return fail(fmt::format("entry holds {} bytes, a payload header needs {}", payload.size(), kPayloadHeaderSize));
+  if (load_unaligned<uint32_t>(payload.data()) != kPayloadMagic) return fail("magic at +0x0 is not 'APRE'");
+  if (static_cast<uint8_t>(payload[4]) != kPayloadVersion) return fail(fmt::format("version {} at +0x4, expected {}", static_cast<int>(payload[4]), kPayloadVersion));
+  PayloadHeader h;
+  const auto codec = static_cast<uint8_t>(payload[5]);
+  const auto cipher = static_cast<uint8_t>(payload[6]);
+  if (codec > static_cast<uint8_t>(Codec::zstd)) return fail(fmt::format("unknown codec {} at +0x5 (apr knows 0 none, 1 lz4, 2 zstd)", codec));
+  if (cipher > static_cast<uint8_t>(Cipher::aes256gcm)) return fail(fmt::format("unknown cipher {} at +0x6 (apr knows 0 none, 1 AES-256-GCM)", cipher));
+  h.codec = static_cast<Codec>(codec);
+  h.cipher = static_cast<Cipher>(cipher);
+  h.code = static_cast<uint8_t>(payload[7]);
+  h.decoded_size = load_unaligned<uint64_t>(payload.data() + 8);
+  h.stored_size = load_unaligned<uint64_t>(payload.data() + 16);
+  h.crc = load_unaligned<uint32_t>(payload.data() + 24);
+  std::memcpy(h.nonce.data(), payload.data() + 32, kNonceSize);
+  if (load_unaligned<uint32_t>(payload.data() + 28) != 0 || load_unaligned<uint32_t>(payload.data() + 44) != 0) return fail("reserved bytes +0x1c and +0x2c are not zero");
+  if (h.code == kEncodedCode) return fail("dtype code at +0x7 is the encoded-payload code itself");
+  if (h.stored_size != payload.size() - kPayloadHeaderSize) {
+    return fail(fmt::format("stored size {} at +0x10, but the entry holds {} bytes after the header", h.stored_size, payload.size() - kPayloadHeaderSize));
+  }
+  if (h.codec == Codec::none && h.cipher == Cipher::none) return fail("neither compressed nor encrypted (such a tensor is stored plainly)");
+  const uint64_t tag = h.cipher == Cipher::none ? 0 : kTagSize;
+  if (h.stored_size < tag) return fail(fmt::format("stored size {} at +0x10 is shorter than the {}-byte tag", h.stored_size, tag));
+  if (h.codec == Codec::none && h.stored_size - tag != h.decoded_size) {
+    return fail(fmt::format("uncompressed payload of {} bytes at +0x10 for a decoded size of {}", h.stored_size - tag, h.decoded_size));
+  }
+  if (h.cipher == Cipher::none && std::any_of(h.nonce.begin(), h.nonce.end(), [](std::byte b) { return b != std::byte{0}; })) {
+    return fail("nonce at +0x20 is set on a payload that is not encrypted");
+  }
+  if (h.cipher != Cipher::none && h.crc != 0) return fail("CRC at +0x18 is set on an encrypted payload (its tag authenticates it)");
+  return h;
+}
+
+/// An AEAD cipher for payloads (apr/format/crypto.hpp has AES-256-GCM with an Argon2id key).
+class PayloadCipher {
+ public:
+  virtual ~PayloadCipher() = default;
+  /// The cipher byte written into payload headers.
+  [[nodiscard]] virtual Cipher kind() const = 0;
+  /// Fills `nonce` with a fresh random nonce.
+  virtual void fill_nonce(std::span<std::byte, apr_v2::kNonceSize> nonce) const = 0;
+  /// Encrypts `plain` into `sealed` (plain.size() + tag bytes), authenticating `associated` too.
+  virtual Result<void> seal(std::span<const std::byte> plain, std::span<const std::byte> associated,
+                            std::span<const std::byte, apr_v2::kNonceSize> nonce, std::span<std::byte> sealed) const = 0;
+  /// Decrypts `sealed` into `plain` (sealed.size() - tag bytes); a wrong key or changed bytes are an error.
+  virtual Result<void> open(std::span<const std::byte> sealed, std::span<const std::byte> associated,
+                            std::span<const std::byte, apr_v2::kNonceSize> nonce, std::span<std::byte> plain) const = 0;
+};
+
+/// How the writer stores tensors: compression (per tensor, kept only where it shrinks the
+/// tensor) and optional encryption of every tensor.
+struct AprEncoding {
+  Codec codec = Codec::none;               ///< lz4, zstd or none
+  int level = 0;                           ///< codec level (see valid_level())
+  const PayloadCipher* cipher = nullptr;   ///< encrypts every payload when set
+
+  /// The header flags a file written with this encoding carries.
+  [[nodiscard]] uint16_t flags() const {
+    uint16_t flags = 0;
+    if (codec == Codec::lz4) flags |= apr_v2::kLz4Compressed;
+    if (codec == Codec::zstd) flags |= apr_v2::kZstdCompressed;
+    if (cipher != nullptr) flags |= apr_v2::kEncrypted;
+    return flags;
+  }
+};
+
+namespace detail {
+
+/// The bytes an AEAD authenticates besides the ciphertext: the payload header, then the name.
+inline std::vector<std::byte> payload_associated_data(const PayloadHeader& header, std::string_view name) {
+  const auto head = header.bytes();
+  std::vector<std::byte> out(head.begin(), head.end());
+  const auto* p = reinterpret_cast<const std::byte*>(name.data());
+  out.insert(out.end(), p, p + name.size());
+  return out;
+}
+
+}  // namespace detail
+
+/// The stored bytes (header + payload) of tensor `name` (dtype code `code`, bytes `raw`) under
+/// `encoding`, or nullopt when the tensor is best stored plainly (nothing to encrypt and
+/// compression does not make it smaller, or it is larger than one LZ4 block).
+inline Result<std::optional<std::vector<std::byte>>> encode_payload(const AprEncoding& encoding, std::string_view name, uint8_t code,
+                                                                   std::span<const std::byte> raw) {
+  using namespace apr_v2;
+  PayloadHeader header;
+  header.code = code;
+  header.decoded_size = raw.size();
+  std::vector<std::byte> compressed;
+  if (encoding.codec != Codec::none && !raw.empty() && !(encoding.codec == Codec::lz4 && raw.size() > kMaxLz4Input)) {
+    auto packed = compress(encoding.codec, encoding.level, raw);
+    if (!packed) return std::move(packed).error().with_context(fmt::format("tensor '{}'", name));
+    if (packed->size() < raw.size()) {
+      compressed = std::move(packed).value();
+      header.codec = encoding.codec;
+    }
+  }
+  if (header.codec == Codec::none && encoding.cipher == nullptr) return std::optional<std::vector<std::byte>>();
+  const std::span<const std::byte> plain = header.codec == Codec::none ? raw : std::span<const std::byte>(compressed);
+  std::vector<std::byte> out(kPayloadHeaderSize + plain.size() + (encoding.cipher != nullptr ? kTagSize : 0));
+  header.stored_size = out.size() - kPayloadHeaderSize;
+  if (encoding.cipher != nullptr) {
+    header.cipher = encoding.cipher->kind();
+    encoding.cipher->fill_nonce(header.nonce);
+    const auto associated = detail::payload_associated_data(header, name);
+    auto sealed = encoding.cipher->seal(plain, associated, header.nonce, std::span(out).subspan(kPayloadHeaderSize));
+    if (!sealed) return std::move(sealed).error().with_context(fmt::format("tensor '{}'", name));
+  } else {
+    header.crc = crc32(raw);
+    std::copy(plain.begin(), plain.end(), out.begin() + kPayloadHeaderSize);
+  }
+  const auto head = header.bytes();
+  std::copy(head.begin(), head.end(), out.begin());
+  return std::optional<std::vector<std::byte>>(std::move(out));
+}
+
+/// Decodes the payload `stored` (header + payload, header parsed as `header`) of tensor `name`
+/// into `out` (header.decoded_size bytes): decrypts with `cipher`, decompresses, checks the CRC.
+inline Result<void> decode_payload(const PayloadHeader& header, std::string_view name, std::span<const std::byte> stored,
+                                   const PayloadCipher* cipher, std::span<std::byte> out) {
+  using namespace apr_v2;
+  if (out.size() != header.decoded_size) return make_error(ErrorCode::internal, "decode_payload: {} output bytes for {}", out.size(), header.decoded_size);
+  const auto payload = stored.subspan(kPayloadHeaderSize);
+  std::vector<std::byte> plain_buffer;
+  std::span<const std::byte> plain = payload;
+  if (header.cipher != Cipher::none) {
+    if (cipher == nullptr) return make_error(ErrorCode::crypto, "the payload is encrypted (AES-256-GCM): a passphrase is needed to read it");
+    if (cipher->kind() != header.cipher) return make_error(ErrorCode::crypto, "the payload's cipher {} is not the one given", static_cast<int>(header.cipher));
+    std::span<std::byte> target = out;
+    if (header.codec != Codec::none) {
+      plain_buffer.resize(payload.size() - kTagSize);
+      target = plain_buffer;
+    }
+    auto opened = cipher->open(payload, detail::payload_associated_data(header, name), header.nonce, target);
+    if (!opened) return opened;
+    if (header.codec == Codec::none) return ok();
+    plain = plain_buffer;
+  }
+  if (auto status = decompress(header.codec, plain, out); !status) return status;
+  if (header.cipher == Cipher::none) {
+    const uint32_t computed = crc32(out);
+    if (computed != header.crc) {
+      return make_error(ErrorCode::checksum, "decoded bytes have CRC-32 {:#010x}, the payload header (+0x18) says {:#010x}", computed, header.crc);
+    }
+  }
+  return ok();
+}
+
+}  // namespace apr::format
+
+// ---- apr/format/apr_reader.hpp ----
+/// @file apr_reader.hpp
+/// @brief APR v2 reader: every header field, offset, size and dim checked before use; tensors are
+/// zero-copy views into the mapped file (encoded payloads are decoded into aligned buffers); the
+/// footer CRC is checked on request.
+
+#include <functional>
+
+
+// ---- apr/format/apr_signature_block.hpp ----
+/// @file apr_signature_block.hpp
+/// @brief The signature block of a signed APR file (apr extension): 104 bytes after the footer
+/// holding the signer's Ed25519 public key and an Ed25519ph signature of every byte before the
+/// footer (header, metadata, index, data). Checking it needs libsodium: apr/format/crypto.hpp.
+
+
+
+namespace apr::format {
+
+namespace apr_v2 {
+inline constexpr uint32_t kSignatureMagic = 0x53525041;  ///< "APRS" little-endian
+inline constexpr uint32_t kSignatureVersion = 1;         ///< signature block version
+inline constexpr size_t kPublicKeySize = 32;             ///< Ed25519 public key bytes
+inline constexpr size_t kSignatureSize = 64;             ///< Ed25519 signature bytes
+inline constexpr size_t kSignatureBlockSize = 8 + kPublicKeySize + kSignatureSize;  ///< the block, after the footer
+}  // namespace apr_v2
+
+/// A signed file's signature block.
+struct SignatureBlock {
+  std::array<std::byte, apr_v2::kPublicKeySize> public_key{};  ///< who signed
+  std::array<std::byte, apr_v2::kSignatureSize> signature{};   ///< Ed25519ph of bytes [0, footer)
+
+  /// The block as stored.
+  [[nodiscard]] std::array<std::byte, apr_v2::kSignatureBlockSize> bytes() const {
+    std::array<std::byte, apr_v2::kSignatureBlockSize> out{};
+    std::memcpy(out.data(), &apr_v2::kSignatureMagic, 4);
+    std::memcpy(out.data() + 4, &apr_v2::kSignatureVersion, 4);
+    std::memcpy(out.data() + 8, public_key.data(), public_key.size());
+    std::memcpy(out.data() + 8 + public_key.size(), signature.data(), signature.size());
+    return out;
+  }
+};
+
+/// Parses the signature block `block` (the last kSignatureBlockSize bytes of a signed file, which
+/// start at file offset `offset`).
+inline Result<SignatureBlock> parse_signature_block(std::span<const std::byte> block, uint64_t offset) {
+  using namespace apr_v2;
+  if (block.size() != kSignatureBlockSize) return make_error(ErrorCode::format, "signature block at {:#x} is {} bytes, expected {}", offset, block.size(), kSignatureBlockSize);
+  if (load_unaligned<uint32_t>(block.data()) != kSignatureMagic) {
+    return make_error(ErrorCode::format, "the SIGNED flag is set but the last {} bytes (from {:#x}) are not a signature block (magic 'APRS')", kSignatureBlockSize, offset);
+  }
+  const auto version = load_unaligned<uint32_t>(block.data() + 4);
+  if (version != kSignatureVersion) return make_error(ErrorCode::format, "signature block at {:#x}: version {}, expected {}", offset, version, kSignatureVersion);
+  SignatureBlock out;
+  std::memcpy(out.public_key.data(), block.data() + 8, kPublicKeySize);
+  std::memcpy(out.signature.data(), block.data() + 8 + kPublicKeySize, kSignatureSize);
+  return out;
+}
 
 }  // namespace apr::format
 
@@ -4563,6 +5157,7 @@ struct AprTensorEntry {
   Shape shape;        ///< dims, outermost first
   uint64_t offset = 0;  ///< data offset relative to data_offset
   uint64_t size = 0;    ///< bytes
+  std::optional<PayloadHeader> payload;  ///< set for an encoded (compressed/encrypted) payload
 };
 
 /// Everything in an APR v2 file's header, metadata and index.
@@ -4575,11 +5170,13 @@ struct AprContents {
   uint64_t index_offset = 0;      ///< tensor index start
   uint64_t data_offset = 0;       ///< tensor data start
   uint32_t header_checksum = 0;   ///< CRC-32 of bytes 0..40 and 44..64
-  uint32_t footer_checksum = 0;   ///< CRC-32 stored in the last 4 bytes
+  uint32_t footer_checksum = 0;   ///< CRC-32 stored in the footer
+  uint64_t footer_offset = 0;     ///< where the footer is (the data end)
+  std::optional<SignatureBlock> signature;  ///< the block after the footer of a signed file
   std::string metadata_text;      ///< the JSON exactly as stored
   nlohmann::json metadata;        ///< parsed metadata
   std::vector<AprTensorEntry> entries;  ///< index entries in file order (sorted by name)
-  std::vector<TensorView> views;  ///< one per entry, into the parsed bytes
+  std::vector<TensorView> views;  ///< one per entry, into the parsed bytes (empty bytes for encoded payloads until decoded)
 };
 
 namespace detail {
@@ -4628,12 +5225,15 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
   if (c.version_major != 2) return fail(fmt::format("version {}.{} at offset 0x4: expected 2.x", c.version_major, c.version_minor));
   if (!detail::all_zero(bytes.subspan(44, 20))) return fail("reserved header bytes 0x2c..0x40 are not zero");
   if (c.flags & kLayoutColumnMajor) return fail("flags at offset 0x6 mark a column-major layout, which apr (like aprender) refuses");
-  if (c.flags & (kLz4Compressed | kZstdCompressed | kEncrypted)) {
-    return Error{ErrorCode::unsupported, fmt::format("{}: flags {:#06x} at offset 0x6: compressed or encrypted tensor data needs apr's extension reader", source, c.flags)};
-  }
   const uint64_t file_size = bytes.size();
-  if (file_size < kHeaderSize + kFooterSize) return fail("file ends before the footer");
-  const uint64_t data_end = file_size - kFooterSize;
+  const uint64_t trailer = kFooterSize + ((c.flags & kSigned) ? kSignatureBlockSize : 0);
+  if (file_size < kHeaderSize + trailer) return fail((c.flags & kSigned) ? "file ends before the footer and signature block" : "file ends before the footer");
+  const uint64_t data_end = file_size - trailer;
+  if (c.flags & kSigned) {
+    auto block = parse_signature_block(bytes.subspan(data_end + kFooterSize), data_end + kFooterSize);
+    if (!block) return std::move(block).error().with_context(source);
+    c.signature = *block;
+  }
   if (c.metadata_offset != kHeaderSize) return fail(fmt::format("metadata_offset at 0xc is {:#x}, expected 0x40", c.metadata_offset));
   if (c.metadata_offset + c.metadata_size > data_end) {
     return fail(fmt::format("metadata 0x40+{:#x} at offset 0x14 runs past the data end ({:#x})", c.metadata_size, data_end));
@@ -4699,16 +5299,31 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
     entry.size = *size;
     uint64_t numel = 0;
     if (!entry.shape.checked_numel(numel)) return named(fmt::format("dims {} overflow", to_string(entry.shape)));
-    const auto dtype = apr_v2::dtype_of_code(entry.code, numel, entry.size);
-    if (!dtype) return named(fmt::format("unknown dtype code {}", entry.code));
+    uint64_t begin = 0, end = 0;
+    const bool in_file = checked_add(c.data_offset, entry.offset, begin) && checked_add(begin, entry.size, end) && end <= data_end;
+    uint64_t plain_size = entry.size;
+    uint8_t plain_code = entry.code;
+    if (entry.code == kEncodedCode) {
+      if (!in_file) return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
+      auto header = parse_payload_header(bytes.subspan(begin, entry.size));
+      if (!header) return named(fmt::format("{} (payload at {:#x})", header.error().message, begin));
+      const uint16_t needed = header->codec == Codec::lz4 ? kLz4Compressed : header->codec == Codec::zstd ? kZstdCompressed : 0;
+      if ((c.flags & needed) != needed) return named(fmt::format("payload at {:#x} is {}-compressed but the header flags ({:#06x}) do not say so", begin, codec_name(header->codec), c.flags));
+      if (header->cipher != Cipher::none && !(c.flags & kEncrypted)) return named(fmt::format("payload at {:#x} is encrypted but the ENCRYPTED flag is clear", begin));
+      plain_size = header->decoded_size;
+      plain_code = header->code;
+      entry.payload = *header;
+    }
+    const auto dtype = apr_v2::dtype_of_code(plain_code, numel, plain_size);
+    if (!dtype) return named(fmt::format("unknown dtype code {}", plain_code));
     entry.dtype = *dtype;
     const auto expected = dtype_bytes(entry.dtype, numel);
     if (!expected) return named(fmt::format("dims {} overflow for {}", to_string(entry.shape), to_string(entry.dtype)));
-    if (*expected != entry.size) return named(fmt::format("size {} bytes, but {} {} values need {}", entry.size, to_string(entry.shape), to_string(entry.dtype), *expected));
-    uint64_t begin = 0, end = 0;
-    if (!checked_add(c.data_offset, entry.offset, begin) || !checked_add(begin, entry.size, end) || end > data_end) {
-      return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
+    if (entry.payload && *expected != plain_size) {
+      return named(fmt::format("payload at {:#x} decodes to {} bytes, but {} {} values need {}", begin, plain_size, to_string(entry.shape), to_string(entry.dtype), *expected));
     }
+    if (*expected != plain_size) return named(fmt::format("size {} bytes, but {} {} values need {}", entry.size, to_string(entry.shape), to_string(entry.dtype), *expected));
+    if (!in_file) return named(fmt::format("data {:#x}+{:#x} past end of file ({:#x})", begin, entry.size, data_end));
     if (entry.offset % kAlignment != 0) return named(fmt::format("data offset {:#x} is not a multiple of 64", entry.offset));
     if (!c.entries.empty() && entry.name < c.entries.back().name) {
       return named(fmt::format("index is not sorted: '{}' comes after '{}'", entry.name, c.entries.back().name));
@@ -4729,32 +5344,77 @@ inline Result<AprContents> parse_apr(std::span<const std::byte> bytes, std::stri
                               previous.offset, previous.size, current.offset, current.size));
     }
   }
+  c.footer_offset = data_end;
   c.footer_checksum = load_unaligned<uint32_t>(bytes.data() + data_end);
   for (const auto& entry : c.entries) {
-    c.views.push_back(TensorView{entry.name, entry.dtype, entry.shape, bytes.subspan(c.data_offset + entry.offset, entry.size)});
+    c.views.push_back(TensorView{entry.name, entry.dtype, entry.shape, entry.payload ? std::span<const std::byte>() : bytes.subspan(c.data_offset + entry.offset, entry.size)});
   }
   return c;
+}
+
+/// How AprFile::open reads encoded payloads.
+struct AprOpenOptions {
+  /// Gives the cipher of an encrypted file from its parsed contents (e.g. a key from a passphrase
+  /// and the metadata's salt: format::passphrase_cipher() in apr/format/crypto.hpp).
+  std::function<Result<std::shared_ptr<const PayloadCipher>>(const AprContents&)> cipher;
+  /// Checks the parsed file before anything is decoded (e.g. its signature against a public key:
+  /// format::signature_check() in apr/format/crypto.hpp).
+  std::function<Result<void>(const AprContents&, std::span<const std::byte> bytes)> check;
+};
+
+/// Decodes every encoded payload of `contents` (parsed from `bytes`) into one aligned buffer per
+/// tensor and points its view there; `cipher` decrypts (nullptr: encrypted payloads are an error).
+inline Result<std::vector<AlignedBuffer>> decode_apr_payloads(AprContents& contents, std::span<const std::byte> bytes, const PayloadCipher* cipher,
+                                                              std::string_view source) {
+  std::vector<AlignedBuffer> buffers;
+  for (size_t i = 0; i < contents.entries.size(); ++i) {
+    const AprTensorEntry& entry = contents.entries[i];
+    if (!entry.payload) continue;
+    const uint64_t begin = contents.data_offset + entry.offset;
+    auto context = [&] { return fmt::format("{}: tensor {} '{}' (payload at {:#x})", source, i, entry.name, begin); };
+    try {
+      buffers.emplace_back(static_cast<size_t>(entry.payload->decoded_size));
+    } catch (const std::bad_alloc&) {
+      return make_error(ErrorCode::io, "{}: cannot allocate {} bytes to decode it", context(), entry.payload->decoded_size);
+    }
+    auto status = decode_payload(*entry.payload, entry.name, bytes.subspan(begin, entry.size), cipher, buffers.back().bytes());
+    if (!status) return std::move(status).error().with_context(context());
+    contents.views[i].bytes = buffers.back().bytes();
+  }
+  return buffers;
 }
 
 /// An APR v2 file, memory-mapped, as a TensorFile.
 class AprFile final : public TensorFile {
  public:
-  /// Opens and validates `path` (all structural checks; the footer CRC with verify_checksum()).
-  static Result<std::unique_ptr<AprFile>> open(const std::string& path) {
+  /// Opens and validates `path` (all structural checks; the footer CRC with verify_checksum());
+  /// compressed payloads are decoded here, encrypted ones with the cipher `options` give.
+  static Result<std::unique_ptr<AprFile>> open(const std::string& path, const AprOpenOptions& options = {}) {
     auto mapped = MappedFile::open(path);
     if (!mapped) return std::move(mapped).error();
     auto contents = parse_apr(mapped->bytes(), path);
     if (!contents) return std::move(contents).error();
-    return std::unique_ptr<AprFile>(new AprFile(path, std::move(mapped).value(), std::move(contents).value()));
+    if (options.check) {
+      if (auto checked = options.check(*contents, mapped->bytes()); !checked) return std::move(checked).error();
+    }
+    std::shared_ptr<const PayloadCipher> cipher;
+    if ((contents->flags & apr_v2::kEncrypted) && options.cipher) {
+      auto made = options.cipher(*contents);
+      if (!made) return std::move(made).error();
+      cipher = std::move(made).value();
+    }
+    auto decoded = decode_apr_payloads(*contents, mapped->bytes(), cipher.get(), path);
+    if (!decoded) return std::move(decoded).error();
+    return std::unique_ptr<AprFile>(new AprFile(path, std::move(mapped).value(), std::move(contents).value(), std::move(decoded).value()));
   }
 
   /// Checks the footer: CRC-32 of every byte before it.
   [[nodiscard]] Result<void> verify_checksum() const {
     const auto bytes = file_.bytes();
-    const uint32_t computed = crc32(bytes.first(bytes.size() - apr_v2::kFooterSize));
+    const uint32_t computed = crc32(bytes.first(contents_.footer_offset));
     if (computed != contents_.footer_checksum) {
       return make_error(ErrorCode::checksum, "{}: footer checksum at offset {:#x} is {:#010x}, the file's CRC-32 is {:#010x}", path_,
-                        bytes.size() - apr_v2::kFooterSize, contents_.footer_checksum, computed);
+                        contents_.footer_offset, contents_.footer_checksum, computed);
     }
     return ok();
   }
@@ -4769,15 +5429,18 @@ class AprFile final : public TensorFile {
   [[nodiscard]] std::span<const TensorView> tensors() const override { return contents_.views; }
   [[nodiscard]] const nlohmann::json& metadata() const override { return contents_.metadata; }
   [[nodiscard]] std::optional<uint64_t> data_offset(const TensorView& tensor) const override {
-    return static_cast<uint64_t>(tensor.bytes.data() - file_.data());
+    const std::byte* p = tensor.bytes.data();
+    if (p < file_.data() || p >= file_.data() + file_.size()) return std::nullopt;  // decoded into a buffer
+    return static_cast<uint64_t>(p - file_.data());
   }
 
  private:
-  AprFile(std::string path, MappedFile file, AprContents contents)
-      : path_(std::move(path)), file_(std::move(file)), contents_(std::move(contents)) {}
+  AprFile(std::string path, MappedFile file, AprContents contents, std::vector<AlignedBuffer> decoded)
+      : path_(std::move(path)), file_(std::move(file)), contents_(std::move(contents)), decoded_(std::move(decoded)) {}
   std::string path_;
   MappedFile file_;
   AprContents contents_;
+  std::vector<AlignedBuffer> decoded_;
 };
 
 }  // namespace apr::format
@@ -4785,11 +5448,11 @@ class AprFile final : public TensorFile {
 // ---- apr/format/apr_writer.hpp ----
 /// @file apr_writer.hpp
 /// @brief APR v2 writer: aprender's exact byte layout, streamed tensor by tensor, written to a
-/// temporary file and renamed into place (a failure never leaves a partial file).
+/// temporary file and renamed into place (a failure never leaves a partial file); optionally
+/// with compressed and/or encrypted tensor payloads (apr extension, apr_payload.hpp).
 
 
 #include <cstdio>
-#include <functional>
 
 
 
@@ -4798,9 +5461,18 @@ namespace apr::format {
 /// Receives a tensor's bytes while they are written, counting them and updating the file CRC.
 class ByteSink {
  public:
+  /// A sink that fills `target` (more bytes than it holds are an error); `name` is for messages.
+  static ByteSink into(std::span<std::byte> target, std::string name) {
+    ByteSink sink(nullptr, std::move(name));
+    sink.memory_ = target;
+    return sink;
+  }
   /// Appends `bytes`.
   Result<void> write(std::span<const std::byte> bytes) {
-    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    if (file_ == nullptr) {
+      if (bytes.size() > memory_.size() - written_) return make_error(ErrorCode::internal, "{}: more than the {} bytes announced", path_, memory_.size());
+      std::copy(bytes.begin(), bytes.end(), memory_.begin() + static_cast<std::ptrdiff_t>(written_));
+    } else if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
       return make_error(ErrorCode::io, "{}: write failed: {}", path_, std::strerror(errno));
     }
     crc_ = crc32_update(crc_, bytes);
@@ -4817,6 +5489,7 @@ class ByteSink {
   ByteSink(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
   std::FILE* file_;
   std::string path_;
+  std::span<std::byte> memory_;
   uint32_t crc_ = 0;
   uint64_t written_ = 0;
 };
@@ -4842,6 +5515,14 @@ class AtomicFile {
   }
   /// Where bytes go.
   ByteSink& sink() noexcept { return sink_; }
+  /// Replaces already written bytes at `offset` with `bytes` (the sink's count and CRC stay as they were).
+  Result<void> overwrite(uint64_t offset, std::span<const std::byte> bytes) {
+    std::FILE* file = sink_.file_;
+    const bool done = ::fseeko(file, static_cast<off_t>(offset), SEEK_SET) == 0 && std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() &&
+                      ::fseeko(file, 0, SEEK_END) == 0;
+    if (!done) return make_error(ErrorCode::io, "{}: rewrite at {:#x} failed: {}", path_, offset, std::strerror(errno));
+    return ok();
+  }
   /// Flushes, syncs and renames the temporary file to the final path.
   Result<void> commit() {
     std::FILE* file = std::exchange(sink_.file_, nullptr);
@@ -4897,8 +5578,10 @@ inline std::string apr_metadata_text(const nlohmann::json& fields) {
 
 /// Writes an APR v2 file at `path` with `metadata_text` (JSON, stored as given) and `tensors`
 /// (sorted by name here), streaming each tensor's bytes once; `flags` is OR-ed with the row-major bit.
+/// With `encoding`, each tensor is held in memory one at a time, encoded (apr_payload.hpp) and
+/// its index entry rewritten once the data is out.
 inline Result<void> write_apr(const std::string& path, std::string_view metadata_text, std::vector<AprWriteTensor> tensors,
-                              uint16_t flags = 0) {
+                              uint16_t flags = 0, const AprEncoding* encoding = nullptr) {
   using namespace apr_v2;
   std::sort(tensors.begin(), tensors.end(), [](const AprWriteTensor& a, const AprWriteTensor& b) { return a.name < b.name; });
   std::vector<std::byte> index;
@@ -4907,6 +5590,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
     index.insert(index.end(), p, p + size);
   };
   uint64_t offset = 0;
+  std::vector<size_t> code_at(tensors.size());  // where each entry's dtype code sits in `index`
   for (size_t i = 0; i < tensors.size(); ++i) {
     const AprWriteTensor& t = tensors[i];
     if (i > 0 && t.name == tensors[i - 1].name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' given twice", path, t.name);
@@ -4917,6 +5601,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
     const auto ndim = static_cast<uint8_t>(t.shape.ndim());
     put(&name_length, 2);
     put(t.name.data(), t.name.size());
+    code_at[i] = index.size();
     put(&*code, 1);
     put(&ndim, 1);
     for (uint64_t dim : t.shape.dims()) put(&dim, 8);
@@ -4931,7 +5616,7 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
   set(0, kMagic);
   header[4] = std::byte{2};
   header[5] = std::byte{0};
-  set(6, static_cast<uint16_t>(flags | kLayoutRowMajor));
+  set(6, static_cast<uint16_t>(flags | kLayoutRowMajor | (encoding != nullptr ? encoding->flags() : 0)));
   set(8, static_cast<uint32_t>(tensors.size()));
   set(12, static_cast<uint64_t>(kHeaderSize));
   set(20, static_cast<uint32_t>(metadata_text.size()));
@@ -4947,8 +5632,45 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
   Result<void> status = sink.write(header);
   if (status) status = sink.write(std::as_bytes(std::span(metadata_text.data(), metadata_text.size())));
   if (status) status = pad(metadata_text.size());
+  const uint32_t prefix_crc = sink.crc();
   if (status) status = sink.write(index);
   if (status) status = pad(index.size());
+  if (encoding != nullptr) {
+    uint32_t data_crc = 0;
+    uint64_t data_size = 0;
+    for (size_t i = 0; i < tensors.size() && status; ++i) {
+      const AprWriteTensor& t = tensors[i];
+      AlignedBuffer raw;
+      try {
+        raw = AlignedBuffer(static_cast<size_t>(t.size));
+      } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::io, "{}: tensor '{}': cannot hold its {} bytes to encode them", path, t.name, t.size);
+      }
+      ByteSink memory = ByteSink::into(raw.bytes(), fmt::format("{}: tensor '{}'", path, t.name));
+      if (status = t.write(memory); !status) break;
+      if (memory.written() != t.size) return make_error(ErrorCode::internal, "{}: tensor '{}' produced {} bytes, its index entry says {}", path, t.name, memory.written(), t.size);
+      auto encoded = encode_payload(*encoding, t.name, static_cast<uint8_t>(index[code_at[i]]), raw.bytes());
+      if (!encoded) return std::move(encoded).error().with_context(path);
+      const std::span<const std::byte> stored = *encoded ? std::span<const std::byte>(**encoded) : std::span<const std::byte>(raw.bytes());
+      if (*encoded) index[code_at[i]] = std::byte{kEncodedCode};
+      const size_t fields = code_at[i] + 2 + 8 * t.shape.ndim();  // the entry's offset, then its size
+      const uint64_t stored_size = stored.size();
+      std::memcpy(index.data() + fields, &data_size, 8);
+      std::memcpy(index.data() + fields + 8, &stored_size, 8);
+      const auto padding = std::span(kZeros).first(align64(stored_size) - stored_size);
+      if (status = sink.write(stored); status) status = sink.write(padding);
+      data_crc = crc32_update(crc32_update(data_crc, stored), padding);
+      data_size += align64(stored_size);
+    }
+    if (!status) return status;
+    // the index now holds the real offsets and sizes: put it in place and fold it into the footer CRC
+    index.resize(align64(index.size()));
+    if (status = (*file)->overwrite(index_offset, index); !status) return status;
+    const uint32_t footer = crc32_concat(crc32_concat(prefix_crc, crc32(index), index.size()), data_crc, data_size);
+    status = sink.write(std::as_bytes(std::span(&footer, 1)));
+    if (!status) return status;
+    return (*file)->commit();
+  }
   for (const AprWriteTensor& t : tensors) {
     if (!status) break;
     const uint64_t before = sink.written();
@@ -5995,6 +6717,68 @@ inline Result<void> write_safetensors(const std::string& path, std::vector<AprWr
   }
   if (!status) return status;
   return (*file)->commit();
+}
+
+}  // namespace apr::format
+
+// ---- apr/format/tensor_merge.hpp ----
+/// @file tensor_merge.hpp
+/// @brief merge_values(): one tensor of several same-architecture models merged element by
+/// element: average, weighted average, or task arithmetic (Ilharco et al. 2023, "Editing Models
+/// with Task Arithmetic": base + scale · Σ wᵢ (modelᵢ − base)).
+
+
+
+namespace apr::format {
+
+/// How tensors are combined.
+enum class MergeStrategy {
+  average,          ///< mean of the models
+  weighted,         ///< Σ wᵢ xᵢ / Σ wᵢ
+  task_arithmetic,  ///< base + scale · Σ wᵢ (xᵢ − base)
+};
+
+/// The strategy named `name` ("average", "weighted", "task-arithmetic"), or nothing.
+inline std::optional<MergeStrategy> parse_merge_strategy(std::string_view name) {
+  if (name == "average") return MergeStrategy::average;
+  if (name == "weighted") return MergeStrategy::weighted;
+  if (name == "task-arithmetic" || name == "task_arithmetic") return MergeStrategy::task_arithmetic;
+  return std::nullopt;
+}
+
+/// The merge of `models` (one span per model, equally long) by `strategy` with one weight per
+/// model (`weights` empty: all 1); task arithmetic also takes `base` and `scale`.
+inline Result<std::vector<float>> merge_values(MergeStrategy strategy, std::span<const std::span<const float>> models, std::span<const float> weights,
+                                               std::span<const float> base = {}, float scale = 1.0f) {
+  if (models.empty()) return make_error(ErrorCode::invalid_argument, "merge: no models");
+  if (!weights.empty() && weights.size() != models.size()) {
+    return make_error(ErrorCode::invalid_argument, "merge: {} weights for {} models", weights.size(), models.size());
+  }
+  const size_t n = models[0].size();
+  for (const auto& model : models) {
+    if (model.size() != n) return make_error(ErrorCode::invalid_argument, "merge: tensors of {} and {} values", n, model.size());
+  }
+  if (strategy == MergeStrategy::task_arithmetic && base.size() != n) {
+    return make_error(ErrorCode::invalid_argument, "merge: task arithmetic needs a base of {} values (got {})", n, base.size());
+  }
+  auto weight = [&](size_t m) { return weights.empty() ? 1.0 : static_cast<double>(weights[m]); };
+  double total = 0;
+  for (size_t m = 0; m < models.size(); ++m) total += weight(m);
+  if (strategy != MergeStrategy::task_arithmetic && total == 0) return make_error(ErrorCode::invalid_argument, "merge: the weights sum to zero");
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    double sum = 0;
+    for (size_t m = 0; m < models.size(); ++m) {
+      const double x = models[m][i];
+      sum += weight(m) * (strategy == MergeStrategy::task_arithmetic ? x - base[i] : x);
+    }
+    switch (strategy) {
+      case MergeStrategy::average:
+      case MergeStrategy::weighted: out[i] = static_cast<float>(sum / total); break;
+      case MergeStrategy::task_arithmetic: out[i] = static_cast<float>(base[i] + scale * sum); break;
+    }
+  }
+  return out;
 }
 
 }  // namespace apr::format
@@ -7268,6 +8052,12 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
       {"rms_norm_eps", get("rms_norm_eps")}, {"head_dim", get("head_dim")}, {"num_experts", get("num_experts")},
       {"num_experts_per_tok", get("num_experts_per_tok")}, {"moe_intermediate_size", get("moe_intermediate_size")}};
   if (architecture == "qwen2" || architecture == "qwen2_moe") m["rope_type"] = 2;
+  if (architecture == "whisper") {  // WhisperConfig::from_apr_metadata reads these names first
+    for (const char* key : {"d_model", "encoder_layers", "encoder_attention_heads", "decoder_layers", "decoder_attention_heads",
+                            "encoder_ffn_dim", "decoder_ffn_dim", "num_mel_bins", "max_source_positions", "max_target_positions"}) {
+      if (c.contains(key) && !c[key].is_null()) m[key] = c[key];
+    }
+  }
   for (const char* key : {"tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers", "bos_token_id", "eos_token_id",
                           "shared_expert_intermediate_size", "norm_topk_prob", "decoder_sparse_step", "mlp_only_layers"}) {
     if (c.contains(key) && !c[key].is_null()) m[key] = c[key];
@@ -7294,11 +8084,73 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
 
 }  // namespace apr::models
 
+// ---- apr/models/file_tokenizer.hpp ----
+/// @file file_tokenizer.hpp
+/// @brief load_model_tokenizer(): the tokenizer a model file carries (APR metadata, GGUF
+/// tokenizer.ggml.* keys) or has beside it, found without loading the model's weights.
+
+
+
+namespace apr::models {
+
+/// The tokenizer of the model at `path`: a folder's tokenizer files (or its model.apr's), an APR
+/// file's metadata tokenizer.json, a GGUF file's tokenizer.ggml.* keys, the folder of a
+/// .safetensors file, or `path` itself when it is a tokenizer.json or .tiktoken file.
+inline Result<text::Tokenizer> load_model_tokenizer(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return make_error(ErrorCode::not_found, "{}: no such file or directory", path);
+  if (fs::is_directory(path, ec)) {
+    auto in_folder = text::load_tokenizer(path);
+    if (in_folder || !fs::exists(fs::path(path) / "model.apr", ec)) return in_folder;
+    return load_model_tokenizer((fs::path(path) / "model.apr").string());
+  }
+  auto format = format::detect_format(path);
+  if (!format) return std::move(format).error();
+  const std::string folder = fs::path(path).parent_path().string();
+  auto beside = [&](std::string_view what) -> Result<text::Tokenizer> {
+    auto tokenizer = text::load_tokenizer(folder.empty() ? "." : folder);
+    if (!tokenizer) return make_error(ErrorCode::not_found, "{}: {} and no tokenizer files are beside it", path, what);
+    return tokenizer;
+  };
+  switch (*format) {
+    case format::FileFormat::apr_v2: {
+      auto file = format::AprFile::open(path);
+      if (!file) return std::move(file).error();
+      const auto& metadata = (*file)->metadata();
+      if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) {
+        return text::Tokenizer::from_tokenizer_json(metadata["tokenizer.json"].get<std::string>(), path + " (metadata tokenizer.json)");
+      }
+      return beside("its metadata carries no tokenizer.json");
+    }
+    case format::FileFormat::gguf: {
+      auto file = format::GgufFile::open(path);
+      if (!file) return std::move(file).error();
+      if (!(*file)->metadata().contains("tokenizer.ggml.model")) return beside("it has no tokenizer.ggml.* keys");
+      auto json = text::tokenizer_json_from_gguf((*file)->metadata(), path);
+      if (!json) return std::move(json).error();
+      return text::Tokenizer::from_tokenizer_json(json->dump(), path + " (tokenizer.ggml.*)");
+    }
+    case format::FileFormat::safetensors: return beside("a SafeTensors file holds no tokenizer");
+    case format::FileFormat::json: {
+      if (fs::path(path).filename().string().find("tokenizer") != std::string::npos) return text::load_tokenizer(path);
+      return beside("a JSON file that is not a tokenizer.json");
+    }
+    case format::FileFormat::unknown: return text::load_tokenizer(path);  // a .tiktoken rank file
+    default: break;
+  }
+  auto opened = format::open_tensor_file(path);  // its error says why the file is refused
+  if (!opened) return std::move(opened).error();
+  return make_error(ErrorCode::unsupported, "{}: no tokenizer in a file of this format", path);
+}
+
+}  // namespace apr::models
+
 // ---- apr/models/load_whisper.hpp ----
 /// @file load_whisper.hpp
 /// @brief load_whisper(): open a Whisper model (Hugging Face folder, .safetensors with a
-/// config.json beside it, or an APR file with the dims in its metadata) in the weight dtype
-/// of the file or the one asked for.
+/// config.json beside it, or an APR file with the dims, and possibly the tokenizer, in its
+/// metadata) in the weight dtype of the file or the one asked for.
 
 
 // ---- apr/audio/mel.hpp ----
@@ -8505,6 +9357,7 @@ struct LoadedWhisper {
   nlohmann::json config;                ///< config.json or the APR metadata
   std::string directory;                ///< folder that may hold the tokenizer files
   std::vector<float> mel_filters;       ///< the file's audio.mel_filters ([num_mel_bins][201]), if it has them
+  std::string tokenizer_json;           ///< the tokenizer.json an APR file's metadata carries (may be empty)
 
   /// The log-mel front end for the model: the file's filterbank, else the one computed by apr.
   [[nodiscard]] Result<audio::LogMel> front_end() const {
@@ -8512,6 +9365,20 @@ struct LoadedWhisper {
     return mel_filters.empty() ? audio::LogMel::create(n_mels) : audio::LogMel::create(n_mels, mel_filters);
   }
 };
+
+/// The mel filterbank `file` carries as audio.mel_filters ([num_mel_bins][201], any float dtype),
+/// or an empty vector when it has none; `path` names the file in errors.
+inline Result<std::vector<float>> read_mel_filters(const format::TensorFile& file, const WhisperConfig& config, const std::string& path) {
+  const TensorView* filters = file.find("audio.mel_filters");
+  if (filters == nullptr) return std::vector<float>();
+  auto values = format::tensor_to_f32(*filters);
+  if (!values) return std::move(values).error().with_context(path);
+  if (values->size() != config.num_mel_bins * audio::kFrequencyBins) {
+    return make_error(ErrorCode::format, "{}: audio.mel_filters has {} values, expected {} × {}", path, values->size(), config.num_mel_bins,
+                      audio::kFrequencyBins);
+  }
+  return std::move(values).value();
+}
 
 /// Instantiates Whisper<W> over `file` for the dtype `dtype` chosen at run time.
 inline Result<std::unique_ptr<WhisperModel>> make_whisper(std::shared_ptr<const format::TensorFile> file, const WhisperConfig& config,
@@ -8536,11 +9403,14 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
   auto opened = format::open_tensor_file(weights.string());
   if (!opened) return std::move(opened).error();
   std::shared_ptr<const format::TensorFile> file = std::move(opened).value();
-  LoadedWhisper loaded{nullptr, {}, directory.string(), {}};
+  LoadedWhisper loaded{nullptr, {}, directory.string(), {}, {}};
   Result<WhisperConfig> config = make_error(ErrorCode::internal, "unset");
   if (file->format() == "apr") {
     loaded.config = file->metadata();
     config = WhisperConfig::from_apr_metadata(loaded.config);
+    if (loaded.config.contains("tokenizer.json") && loaded.config["tokenizer.json"].is_string()) {
+      loaded.tokenizer_json = loaded.config["tokenizer.json"].get<std::string>();
+    }
   } else {
     auto json = read_json_file(directory / "config.json");
     if (!json) return std::move(json).error();
@@ -8548,19 +9418,22 @@ inline Result<LoadedWhisper> load_whisper(const std::string& path, std::optional
     config = WhisperConfig::from_hf_json(loaded.config);
   }
   if (!config) return std::move(config).error().with_context(path);
-  if (const TensorView* filters = file->find("audio.mel_filters")) {
-    auto values = format::tensor_to_f32(*filters);
-    if (!values) return std::move(values).error().with_context(path);
-    if (values->size() != config->num_mel_bins * audio::kFrequencyBins) {
-      return make_error(ErrorCode::format, "{}: audio.mel_filters has {} values, expected {} × {}", path, values->size(),
-                        config->num_mel_bins, audio::kFrequencyBins);
-    }
-    loaded.mel_filters = std::move(values).value();
-  }
+  auto filters = read_mel_filters(*file, *config, path);
+  if (!filters) return std::move(filters).error();
+  loaded.mel_filters = std::move(filters).value();
   auto model = make_whisper(file, *config, weight_dtype.value_or(dominant_matrix_dtype(*file)), options);
   if (!model) return std::move(model).error().with_context(path);
   loaded.model = std::move(model).value();
   return loaded;
+}
+
+/// The tokenizer of `loaded`: `explicit_path` when given, else the tokenizer.json its APR file
+/// carries, else the tokenizer files in its folder.
+inline Result<text::Tokenizer> whisper_tokenizer(const LoadedWhisper& loaded, const std::string& explicit_path = {}) {
+  if (explicit_path.empty() && !loaded.tokenizer_json.empty()) {
+    return text::Tokenizer::from_tokenizer_json(loaded.tokenizer_json, "metadata tokenizer.json");
+  }
+  return text::load_tokenizer(explicit_path.empty() ? loaded.directory : explicit_path);
 }
 
 }  // namespace apr::models
@@ -9447,9 +10320,12 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(cons
 /// the token there: the prompt [BOS, STREAMING_PAD × (left pad + delay)], then the model's own
 /// previous output, one token per 80 ms of audio.
 ///
-/// Verified against the reference: log-mel, encoder, adapter and time embedding (1e-4). The
-/// decoder's first logits still differ from the reference's (max 1.6 on the micro model), so
-/// generate() is not yet at parity.
+/// The prompt is prefilled in one chunk against a cache that keeps only the last `window`
+/// positions before attending (as the reference does), so prompt rows more than a window before
+/// the last one are never seen; with the real model's window (8192) that is none of them.
+///
+/// Verified against the reference: log-mel, encoder, adapter, time embedding and first logits
+/// within 1e-4, greedy ids identical (tests/models/test_voxtral_parity.cpp).
 
 
 
@@ -9585,6 +10461,9 @@ inline std::vector<float> voxtral_time_embedding(float t, size_t dim) {
 template <WeightDtype W>
 class VoxtralRealtime {
  public:
+  /// Most encoder positions run through the transformer at once when streaming.
+  static constexpr size_t kEncoderChunk = 64;
+
   /// One transformer layer (encoder or decoder).
   struct Layer {
     nn::RmsNorm attention_norm;  ///< before attention
@@ -9642,7 +10521,7 @@ class VoxtralRealtime {
     const size_t cut = steps % config_.downsample_factor;  // left truncation
     std::vector<float> hidden(h1.begin() + static_cast<ptrdiff_t>(cut * d), h1.end());
     const size_t n = steps - cut;
-    run_stack(encoder_, config_.encoder, hidden.data(), n, 0, nullptr, nullptr);
+    run_stack(encoder_, config_.encoder, encoder_rope_, hidden.data(), n, 0, nullptr, nullptr);
     encoder_norm_.forward(hidden.data(), hidden.data(), n);
     return hidden;
   }
@@ -9659,54 +10538,144 @@ class VoxtralRealtime {
     return out;
   }
 
-  /// Greedy transcription ids of `audio_embeddings` ([positions][decoder dim], from adapt()):
-  /// prefill over the prompt positions, then one token per audio position until EOS; the
-  /// logits after the prefill go to `first_logits` when given.
-  Result<std::vector<int32_t>> generate(std::span<const float> audio_embeddings, std::vector<float>* first_logits = nullptr) const {
-    const size_t d = config_.decoder.dim, positions = audio_embeddings.size() / d;
-    const size_t prompt_length = 1 + config_.n_left_pad_tokens + config_.n_delay_tokens;
-    if (positions < prompt_length) {
-      return make_error(ErrorCode::invalid_argument, "voxtral: {} audio positions are fewer than the {} prompt positions", positions, prompt_length);
+  /// Decoder positions of the prompt [BOS, STREAMING_PAD × (left pad + delay)].
+  [[nodiscard]] size_t prompt_length() const noexcept { return 1 + config_.n_left_pad_tokens + config_.n_delay_tokens; }
+
+  /// The encoder's state between chunks of log-mel frames (see encode_more()).
+  struct EncoderState {
+    std::vector<float> mel_tail;               ///< the last 2 mel frames seen ([2][bins]; zeros at the start)
+    std::vector<float> conv_tail;              ///< conv0 rows the stride-2 conv1 has still to read
+    std::vector<float> pending;                ///< encoder rows not yet grouped by the adapter
+    std::vector<nn::KvCacheLayer> caches;      ///< per layer, ring-buffered over the window
+    size_t position = 0;                       ///< next encoder position
+  };
+
+  /// A fresh encoder state (ring caches of window + kEncoderChunk slots per layer).
+  [[nodiscard]] EncoderState start_encoder() const {
+    const VoxtralStack& s = config_.encoder;
+    EncoderState state;
+    state.mel_tail.assign(2 * config_.num_mel_bins, 0.0f);
+    state.conv_tail.assign(s.dim, 0.0f);  // conv1's left padding
+    for (size_t l = 0; l < s.n_layers; ++l) state.caches.emplace_back(s.window + kEncoderChunk, s.n_kv_heads, s.head_dim, DType::f32);
+    return state;
+  }
+
+  /// Runs the next log-mel frames ([count][num_mel_bins], time-major, after the clamp) through
+  /// the causal encoder and the adapter; returns the audio embeddings completed
+  /// ([k][decoder dim]). Chunked or whole, the same frames give the same embeddings as
+  /// encode() + adapt() up to float rounding (a frame count that is a multiple of 8, as the
+  /// streaming padding makes it, leaves nothing for encode() to truncate).
+  std::vector<float> encode_more(EncoderState& state, std::span<const float> frames) const {
+    const size_t bins = config_.num_mel_bins, d = config_.encoder.dim, count = frames.size() / bins;
+    if (count == 0) return {};
+    ThreadPool& threads = pool();
+    std::vector<float> x(state.mel_tail);
+    x.insert(x.end(), frames.begin(), frames.end());
+    std::copy(x.end() - static_cast<ptrdiff_t>(2 * bins), x.end(), state.mel_tail.begin());
+    std::vector<float> h0(count * d), columns((count + 1) * std::max(bins, d) * 3);
+    conv0_.forward(x.data(), count + 2, h0.data(), columns.data(), quantized_, threads);
+    simd::gelu_erf(h0.data(), h0.size());
+    state.conv_tail.insert(state.conv_tail.end(), h0.begin(), h0.end());
+    const size_t rows = state.conv_tail.size() / d, steps = rows < 3 ? 0 : (rows - 1) / 2;
+    std::vector<float> h1(steps * d);
+    if (steps > 0) {
+      conv1_.forward(state.conv_tail.data(), 2 * steps + 1, h1.data(), columns.data(), quantized_, threads);
+      simd::gelu_erf(h1.data(), h1.size());
+      state.conv_tail.erase(state.conv_tail.begin(), state.conv_tail.begin() + static_cast<ptrdiff_t>(2 * steps * d));
     }
-    // time conditioning: one scale per layer, from the delay
+    for (size_t first = 0; first < steps; first += kEncoderChunk) {
+      const size_t n = std::min(kEncoderChunk, steps - first);
+      float* rows_in = h1.data() + first * d;
+      run_stack(encoder_, config_.encoder, encoder_rope_, rows_in, n, state.position, &state.caches, nullptr);
+      encoder_norm_.forward(rows_in, rows_in, n);
+      state.position += n;
+    }
+    state.pending.insert(state.pending.end(), h1.begin(), h1.end());
+    const size_t group = config_.downsample_factor * d, groups = state.pending.size() / group;
+    std::vector<float> embeddings(groups * config_.decoder.dim);
+    if (groups > 0) {
+      std::vector<float> middle(groups * config_.decoder.dim);
+      adapter0_.forward_batch(state.pending.data(), groups, middle.data(), quantized_, threads);
+      simd::gelu_erf(middle.data(), middle.size());
+      adapter1_.forward_batch(middle.data(), groups, embeddings.data(), quantized_, threads);
+      state.pending.erase(state.pending.begin(), state.pending.begin() + static_cast<ptrdiff_t>(groups * group));
+    }
+    return embeddings;
+  }
+
+  /// The decoder's state between steps (see decode_prompt() and decode_step()).
+  struct DecoderState {
+    std::vector<nn::KvCacheLayer> caches;      ///< per layer, ring-buffered over the window
+    std::vector<std::vector<float>> scales;    ///< per layer, 1 + ada(time embedding of the delay)
+    size_t offset = 0;                         ///< prompt rows skipped (outside the last prompt row's window)
+    size_t position = 0;                       ///< absolute position of the next input
+    int32_t token = 0;                         ///< the last id decided (the next input's token)
+  };
+
+  /// A fresh decoder state: the per-layer time-conditioning scales and ring caches.
+  [[nodiscard]] DecoderState start_decoder() const {
+    const size_t d = config_.decoder.dim, window = config_.decoder.window;
+    DecoderState state;
     const std::vector<float> t = voxtral_time_embedding(static_cast<float>(config_.n_delay_tokens), d);
-    std::vector<std::vector<float>> scales;
     for (const Layer& layer : decoder_) {
       std::vector<float> hidden(config_.ada_dim), scale(d);
       layer.ada_down.forward_batch(t.data(), 1, hidden.data(), quantized_, pool());
       simd::gelu_erf(hidden.data(), hidden.size());
       layer.ada_up.forward_batch(hidden.data(), 1, scale.data(), quantized_, pool());
-      for (float& s : scale) s += 1.0f;
-      scales.push_back(std::move(scale));
+      for (float& value : scale) value += 1.0f;
+      state.scales.push_back(std::move(scale));
     }
-    std::vector<nn::KvCacheLayer> caches;
+    state.offset = prompt_length() - 1 > window ? prompt_length() - 1 - window : 0;
+    const size_t rows = prompt_length() - state.offset;
     for (size_t l = 0; l < decoder_.size(); ++l) {
-      caches.emplace_back(positions, config_.decoder.n_kv_heads, config_.decoder.head_dim, DType::f32);
+      state.caches.emplace_back(window + rows, config_.decoder.n_kv_heads, config_.decoder.head_dim, DType::f32);
     }
-    std::vector<float> x(prompt_length * d), logits(config_.vocab_size);
-    for (size_t p = 0; p < prompt_length; ++p) {
-      const int32_t token = p == 0 ? config_.bos_id : config_.streaming_pad_id;
-      embeddings_.lookup(static_cast<size_t>(token), x.data() + p * d);
-      simd::add(x.data() + p * d, audio_embeddings.data() + p * d, x.data() + p * d, d);
+    return state;
+  }
+
+  /// Prefills the prompt over `audio` (its prompt_length() audio embeddings) and returns the
+  /// first id; its logits go to `logits` when given. Prompt rows outside the window of the last
+  /// prompt row are skipped, as the reference's prefill (which cuts its cache to the window
+  /// before attending) never sees them, and positions count from the first row kept: RoPE
+  /// scores depend only on position differences, so this equals the reference's absolute positions.
+  int32_t decode_prompt(DecoderState& state, std::span<const float> audio, std::vector<float>* logits = nullptr) const {
+    const size_t d = config_.decoder.dim, rows = prompt_length() - state.offset;
+    std::vector<float> x(rows * d);
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t p = state.offset + r;
+      embeddings_.lookup(static_cast<size_t>(p == 0 ? config_.bos_id : config_.streaming_pad_id), x.data() + r * d);
+      simd::add(x.data() + r * d, audio.data() + p * d, x.data() + r * d, d);
     }
-    run_stack(decoder_, config_.decoder, x.data(), prompt_length, 0, &caches, &scales);
-    std::vector<int32_t> ids;
-    auto next_token = [&](const float* row) {
-      std::vector<float> normed(d);
-      final_norm_.forward(row, normed.data(), 1);
-      lm_head_.forward_batch(normed.data(), 1, logits.data(), quantized_, pool());
-      return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    };
-    int32_t token = next_token(x.data() + (prompt_length - 1) * d);  // the last prompt row
-    if (first_logits != nullptr) *first_logits = logits;
-    std::vector<float> step(d);
-    for (size_t p = prompt_length;; ++p) {
-      ids.push_back(token);
-      if (token == config_.eos_id || p >= positions) break;
-      embeddings_.lookup(static_cast<size_t>(token), step.data());
-      simd::add(step.data(), audio_embeddings.data() + p * d, step.data(), d);
-      run_stack(decoder_, config_.decoder, step.data(), 1, p, &caches, &scales);
-      token = next_token(step.data());
+    run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), rows, 0, &state.caches, &state.scales);
+    state.position = prompt_length();
+    state.token = next_token(x.data() + (rows - 1) * d, logits);
+    return state.token;
+  }
+
+  /// Feeds the last id decided with the audio embedding `audio` of the next position; returns the next id.
+  int32_t decode_step(DecoderState& state, std::span<const float> audio) const {
+    const size_t d = config_.decoder.dim;
+    std::vector<float> x(d);
+    embeddings_.lookup(static_cast<size_t>(state.token), x.data());
+    simd::add(x.data(), audio.data(), x.data(), d);
+    run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), 1, state.position - state.offset, &state.caches, &state.scales);
+    ++state.position;
+    state.token = next_token(x.data(), nullptr);
+    return state.token;
+  }
+
+  /// Greedy transcription ids of `audio_embeddings` ([positions][decoder dim], from adapt()):
+  /// the prompt, then one id per audio position until EOS (kept, as the reference keeps it) or
+  /// the last position; the logits after the prompt go to `first_logits` when given.
+  Result<std::vector<int32_t>> generate(std::span<const float> audio_embeddings, std::vector<float>* first_logits = nullptr) const {
+    const size_t d = config_.decoder.dim, positions = audio_embeddings.size() / d;
+    if (positions < prompt_length()) {
+      return make_error(ErrorCode::invalid_argument, "voxtral: {} audio positions are fewer than the {} prompt positions", positions, prompt_length());
+    }
+    DecoderState state = start_decoder();
+    std::vector<int32_t> ids{decode_prompt(state, audio_embeddings, first_logits)};
+    while (ids.back() != config_.eos_id && state.position < positions) {
+      ids.push_back(decode_step(state, audio_embeddings.subspan(state.position * d, d)));
     }
     return ids;
   }
@@ -9718,6 +10687,16 @@ class VoxtralRealtime {
         decoder_rope_(config.decoder.head_dim, config.decoder.rope_theta, simd::RopeStyle::interleaved) {}
 
   ThreadPool& pool() const { return pool_ != nullptr ? *pool_ : ThreadPool::global(); }
+
+  /// The greedy id after decoder row `row` (final norm, tied head); its logits to `logits` when given.
+  int32_t next_token(const float* row, std::vector<float>* logits) const {
+    std::vector<float> normed(config_.decoder.dim), values(config_.vocab_size);
+    final_norm_.forward(row, normed.data(), 1);
+    lm_head_.forward_batch(normed.data(), 1, values.data(), quantized_, pool());
+    const auto best = static_cast<int32_t>(std::max_element(values.begin(), values.end()) - values.begin());
+    if (logits != nullptr) *logits = std::move(values);
+    return best;
+  }
 
   Result<void> load_weights() {
     Result<void> status = ok();
@@ -9790,16 +10769,16 @@ class VoxtralRealtime {
     return status;
   }
 
-  /// Runs `n` rows of `x` from `first_position` through `layers`: with `caches` and `scales` the
-  /// decoder (ring-buffered cache kept across calls, FFN input scaled), else the encoder (one pass).
-  void run_stack(const std::vector<Layer>& layers, const VoxtralStack& s, float* x, size_t n, size_t first_position,
-                 std::vector<nn::KvCacheLayer>* caches, const std::vector<std::vector<float>>* scales) const {
+  /// Runs `n` rows of `x` from `first_position` through `layers`: with `caches` against those
+  /// (ring-buffered, kept across calls), else in one pass over a cache of the n rows; with
+  /// `scales` (the decoder) the normed FFN input is scaled per layer.
+  void run_stack(const std::vector<Layer>& layers, const VoxtralStack& s, const nn::RotaryEmbedding& rope, float* x, size_t n,
+                 size_t first_position, std::vector<nn::KvCacheLayer>* caches, const std::vector<std::vector<float>>* scales) const {
     ThreadPool& threads = pool();
     const size_t q_width = s.n_heads * s.head_dim, kv_width = s.n_kv_heads * s.head_dim;
-    const nn::RotaryEmbedding& rope = caches != nullptr ? decoder_rope_ : encoder_rope_;
     std::vector<float> normed(n * s.dim), q(n * q_width), k(n * kv_width), v(n * kv_width), attention(n * q_width), gate(n * s.hidden_dim),
         up(n * s.hidden_dim), out(n * s.dim);
-    nn::AttentionScratch scratch(threads.size(), first_position + n, s.n_heads / s.n_kv_heads, s.head_dim);
+    nn::AttentionScratch scratch(threads.size(), std::min(first_position + n, s.window), s.n_heads / s.n_kv_heads, s.head_dim);
     const nn::AttentionShape shape{s.n_heads, s.n_kv_heads, s.head_dim, s.window};
     for (size_t l = 0; l < layers.size(); ++l) {
       const Layer& layer = layers[l];
@@ -9840,6 +10819,232 @@ class VoxtralRealtime {
   nn::Embedding embeddings_;
   mutable simd::QuantizedActivations quantized_;
 };
+
+}  // namespace apr::models
+
+// ---- apr/models/voxtral_load.hpp ----
+/// @file voxtral_load.hpp
+/// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
+/// consolidated.safetensors, or an APR file whose metadata holds params.json under
+/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for.
+
+
+// ---- apr/models/voxtral_stream.hpp ----
+/// @file voxtral_stream.hpp
+/// @brief VoxtralStream<W>: streaming transcription with a VoxtralRealtime<W> model: 16 kHz
+/// audio in chunks of any size, ids out as soon as the transcription delay allows; at the end
+/// the ids equal the offline run's (voxtral_transcribe()).
+///
+/// The stream is the offline pipeline cut at its causal seams: the padded signal (left pad
+/// first, the right pad at finish()), log-mel frames once every sample their window reads is
+/// known (the fixed clamp makes each frame final), the causal encoder over the new frames
+/// (encode_more()), and a decoder step for each new audio embedding. Decoder position p needs
+/// the audio up to about (p − left pad + 1) × 80 ms, so an id follows its audio by the delay.
+
+
+
+namespace apr::models {
+
+/// Streaming greedy transcription: feed() audio, take the ids it decides, finish() at the end.
+template <WeightDtype W>
+class VoxtralStream {
+ public:
+  /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must outlive it).
+  VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool)
+      : model_(&model), front_end_(&front_end), pool_(&pool), encoder_(model.start_encoder()), decoder_(model.start_decoder()),
+        signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()) {}
+
+  /// Adds `samples` (16 kHz mono); returns the ids decided because of them (none once EOS was decided).
+  Result<std::vector<int32_t>> feed(std::span<const float> samples) {
+    if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: feed() after finish()");
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (!std::isfinite(samples[i])) return make_error(ErrorCode::invalid_argument, "voxtral stream: sample {} is not finite", audio_samples_ + i);
+    }
+    signal_.insert(signal_.end(), samples.begin(), samples.end());
+    known_ += samples.size();
+    audio_samples_ += samples.size();
+    // frame f reads samples f·160 − 200 … f·160 + 199
+    const size_t half = audio::kFftSize / 2;
+    return advance(known_ < half ? 0 : (known_ - half) / audio::kHopLength + 1);
+  }
+
+  /// Ends the audio: adds the right padding, runs the frames and positions left; returns the last ids.
+  Result<std::vector<int32_t>> finish() {
+    if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: finish() called twice");
+    finished_ = true;
+    const VoxtralConfig& c = model_->config();
+    const size_t unit = c.samples_per_token;
+    const size_t total = known_ + (unit - audio_samples_ % unit) % unit + c.n_right_pad_tokens * unit;
+    // past the end torch.stft reflects the right padding, which is zeros too
+    signal_.resize(signal_.size() + total + audio::kFftSize / 2 - known_, 0.0f);
+    known_ = total;
+    return advance(total / audio::kHopLength);
+  }
+
+  /// Every id decided so far (with EOS last once decided).
+  [[nodiscard]] const std::vector<int32_t>& ids() const noexcept { return ids_; }
+  /// True once EOS was decided: later audio changes nothing.
+  [[nodiscard]] bool ended() const noexcept { return !ids_.empty() && ids_.back() == model_->config().eos_id; }
+  /// Audio samples fed so far.
+  [[nodiscard]] size_t samples() const noexcept { return audio_samples_; }
+
+ private:
+  /// Computes log-mel frames up to `end`, encodes them and decodes every position they complete.
+  Result<std::vector<int32_t>> advance(size_t end) {
+    const size_t before = ids_.size();
+    if (end <= frames_ || ended()) return std::vector<int32_t>{};
+    const VoxtralConfig& c = model_->config();
+    const size_t hop = audio::kHopLength, bins = c.num_mel_bins;
+    // frames [frames_, end) from a span starting two hops before the first (or at 0) and ending
+    // with the last one's window, so the frames taken never read the span's reflected edges and
+    // are bit for bit the batch ones
+    const size_t first_sample = (frames_ >= 2 ? frames_ - 2 : 0) * hop;
+    const size_t last_sample = (end - 1) * hop + audio::kFftSize / 2;
+    std::span<const float> span(signal_.data() + (first_sample - signal_offset_), last_sample - first_sample);
+    auto mel = front_end_->log10_mel(span, 0, *pool_);
+    if (!mel) return std::move(mel).error();
+    audio::LogMel::normalize(mel->values, c.global_log_mel_max);
+    const size_t skip = frames_ - first_sample / hop, count = end - frames_;
+    std::vector<float> frames(count * bins);
+    for (size_t f = 0; f < count; ++f) {
+      for (size_t b = 0; b < bins; ++b) frames[f * bins + b] = mel->values[b * mel->frames + skip + f];
+    }
+    frames_ = end;
+    const size_t keep_from = (frames_ - 2) * hop;  // the next span's first sample (frames_ ≥ 2 from here on)
+    signal_.erase(signal_.begin(), signal_.begin() + static_cast<ptrdiff_t>(keep_from - signal_offset_));
+    signal_offset_ = keep_from;
+
+    const std::vector<float> embeddings = model_->encode_more(encoder_, frames);
+    audio_.insert(audio_.end(), embeddings.begin(), embeddings.end());
+    const size_t d = c.decoder.dim, available = audio_offset_ + audio_.size() / d;
+    if (decoder_.position == 0 && available >= model_->prompt_length()) ids_.push_back(model_->decode_prompt(decoder_, audio_));
+    while (decoder_.position > 0 && decoder_.position < available && !ended()) {
+      const auto row = std::span<const float>(audio_).subspan((decoder_.position - audio_offset_) * d, d);
+      ids_.push_back(model_->decode_step(decoder_, row));
+    }
+    if (decoder_.position > 0) {  // each embedding is read once
+      audio_.erase(audio_.begin(), audio_.begin() + static_cast<ptrdiff_t>(std::min((decoder_.position - audio_offset_) * d, audio_.size())));
+      audio_offset_ = decoder_.position;
+    }
+    return std::vector<int32_t>(ids_.begin() + static_cast<ptrdiff_t>(before), ids_.end());
+  }
+
+  const VoxtralRealtime<W>* model_;
+  const audio::LogMel* front_end_;
+  ThreadPool* pool_;
+  typename VoxtralRealtime<W>::EncoderState encoder_;
+  typename VoxtralRealtime<W>::DecoderState decoder_;
+  std::vector<float> signal_;  ///< padded-signal samples from signal_offset_ on
+  size_t signal_offset_ = 0;
+  size_t known_ = 0;           ///< padded-signal samples known (left pad and audio; at the end also the right pad)
+  size_t audio_samples_ = 0;
+  size_t frames_ = 0;          ///< log-mel frames computed
+  std::vector<float> audio_;   ///< audio embeddings from position audio_offset_ on, not yet decoded
+  size_t audio_offset_ = 0;
+  std::vector<int32_t> ids_;
+  bool finished_ = false;
+};
+
+/// Greedy offline transcription of 16 kHz `samples`: the ids a VoxtralStream fed all at once gives.
+template <WeightDtype W>
+Result<std::vector<int32_t>> voxtral_transcribe(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, std::span<const float> samples,
+                                                ThreadPool& pool) {
+  VoxtralStream<W> stream(model, front_end, pool);
+  if (auto fed = stream.feed(samples); !fed) return std::move(fed).error();
+  if (auto rest = stream.finish(); !rest) return std::move(rest).error();
+  return stream.ids();
+}
+
+}  // namespace apr::models
+
+
+namespace apr::models {
+
+/// Streaming Voxtral transcription over a weight dtype chosen at run time: start(), feed()…, finish().
+class VoxtralTranscriber {
+ public:
+  virtual ~VoxtralTranscriber() = default;
+  /// The model's dims and streaming settings.
+  [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
+  /// The matmul dtype the model runs in.
+  [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
+  /// Begins a new stream (dropping any unfinished one).
+  virtual void start() = 0;
+  /// Adds 16 kHz samples to the stream; returns the ids they decided.
+  virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
+  /// Ends the stream; returns the last ids.
+  virtual Result<std::vector<int32_t>> finish() = 0;
+};
+
+/// VoxtralTranscriber over VoxtralRealtime<W>.
+template <WeightDtype W>
+class VoxtralTranscriberOf final : public VoxtralTranscriber {
+ public:
+  /// Takes the model; the front end is built for its mel bands; work runs on `pool`.
+  VoxtralTranscriberOf(std::unique_ptr<VoxtralRealtime<W>> model, audio::LogMel front_end, ThreadPool& pool)
+      : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
+  [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
+  [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
+  void start() override { stream_.emplace(*model_, front_end_, *pool_); }
+  Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
+    if (!stream_) start();
+    return stream_->feed(samples);
+  }
+  Result<std::vector<int32_t>> finish() override {
+    if (!stream_) start();
+    auto rest = stream_->finish();
+    stream_.reset();
+    return rest;
+  }
+
+ private:
+  std::unique_ptr<VoxtralRealtime<W>> model_;
+  audio::LogMel front_end_;
+  ThreadPool* pool_;
+  std::optional<VoxtralStream<W>> stream_;
+};
+
+/// True when `path` is a Voxtral model: a folder with params.json and consolidated.safetensors,
+/// or an APR file with "voxtral.params" in its metadata.
+inline bool is_voxtral_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return fs::exists(fs::path(path) / "params.json", ec) && fs::exists(fs::path(path) / "consolidated.safetensors", ec);
+  auto file = format::open_tensor_file(path);
+  return file && (*file)->format() == "apr" && (*file)->metadata().contains("voxtral.params");
+}
+
+/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
+/// overrides the file's matmul dtype.
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool is_directory = fs::is_directory(path, ec);
+  const fs::path weights = is_directory ? fs::path(path) / "consolidated.safetensors" : fs::path(path);
+  auto opened = format::open_tensor_file(weights.string());
+  if (!opened) return std::move(opened).error();
+  std::shared_ptr<const format::TensorFile> file = std::move(opened).value();
+  nlohmann::json params;
+  if (is_directory) {
+    auto json = read_json_file(fs::path(path) / "params.json");
+    if (!json) return std::move(json).error();
+    params = std::move(json).value();
+  } else if (file->format() == "apr" && file->metadata().contains("voxtral.params")) {
+    params = file->metadata()["voxtral.params"];
+    if (params.is_string()) params = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
+  }
+  if (!params.is_object()) return make_error(ErrorCode::format, "{}: no Voxtral params.json (folder) or voxtral.params (APR metadata)", path);
+  auto config = VoxtralConfig::from_params_json(params);
+  if (!config) return std::move(config).error().with_context(path);
+  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  if (!front_end) return std::move(front_end).error();
+  return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
+    using W = decltype(tag);
+    auto model = VoxtralRealtime<W>::load(file, *config, &pool);
+    if (!model) return std::move(model).error().with_context(path);
+    return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
+  });
+}
 
 }  // namespace apr::models
 
@@ -12141,7 +13346,7 @@ class WhisperStream {
 
 // ---- apr/eval.hpp ----
 /// @file eval.hpp
-/// @brief Quality gates: logit metrics, perplexity, precision gates, golden suites, statistics, Pareto reports (apr::eval).
+/// @brief Quality gates: logit metrics, perplexity, precision gates (language models and Whisper), word error rate, golden suites, statistics, Pareto reports (apr::eval).
 
 // ---- apr/eval/golden.hpp ----
 /// @file golden.hpp
@@ -12569,6 +13774,25 @@ struct PerplexityResult {
   size_t windows = 0;         ///< forward passes run
 };
 
+/// Perplexity and its 95% interval from per-token negative log-likelihoods (nats) scored in
+/// `windows` forward passes; the interval is exp(mean ± 1.96·standard error).
+inline PerplexityResult summarize_nll(std::span<const double> nll, size_t windows) {
+  PerplexityResult result;
+  result.windows = windows;
+  result.tokens = nll.size();
+  if (nll.empty()) return result;
+  double sum = 0.0;
+  for (double v : nll) sum += v;
+  result.mean_nll = sum / static_cast<double>(nll.size());
+  double squares = 0.0;
+  for (double v : nll) squares += (v - result.mean_nll) * (v - result.mean_nll);
+  const double se = nll.size() > 1 ? std::sqrt(squares / static_cast<double>(nll.size() - 1) / static_cast<double>(nll.size())) : 0.0;
+  result.perplexity = std::exp(result.mean_nll);
+  result.ppl_low = std::exp(result.mean_nll - kZ95 * se);
+  result.ppl_high = std::exp(result.mean_nll + kZ95 * se);
+  return result;
+}
+
 /// Scores `tokens` with `model`: NLL of each token given the ones before it in its window.
 inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, std::span<const int32_t> tokens,
                                            const PerplexityOptions& options) {
@@ -12580,7 +13804,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
   const size_t vocab = model.vocab_size();
   std::vector<double> nll;
   std::vector<float> logits;
-  PerplexityResult result;
+  size_t windows = 0;
   size_t scored_until = 1;  // tokens before this index are scored (token 0 never is)
   for (size_t begin = 0; scored_until < tokens.size(); begin += options.stride) {
     const size_t end = std::min(begin + options.context, tokens.size());
@@ -12588,7 +13812,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
     logits.resize((end - begin) * vocab);
     auto status = model.forward(*sequence, tokens.subspan(begin, end - begin), logits, {.all_logits = true});
     if (!status) return std::move(status).error();
-    ++result.windows;
+    ++windows;
     for (size_t target = std::max(scored_until, begin + 1); target < end; ++target) {
       const auto row = std::span<const float>(logits).subspan((target - 1 - begin) * vocab, vocab);
       const auto log_probs = log_softmax(row);
@@ -12597,17 +13821,7 @@ inline Result<PerplexityResult> perplexity(const models::LanguageModel& model, s
     scored_until = end;
     if (end == tokens.size()) break;
   }
-  double sum = 0.0;
-  for (double v : nll) sum += v;
-  result.tokens = nll.size();
-  result.mean_nll = sum / static_cast<double>(nll.size());
-  double squares = 0.0;
-  for (double v : nll) squares += (v - result.mean_nll) * (v - result.mean_nll);
-  const double se = nll.size() > 1 ? std::sqrt(squares / static_cast<double>(nll.size() - 1) / static_cast<double>(nll.size())) : 0.0;
-  result.perplexity = std::exp(result.mean_nll);
-  result.ppl_low = std::exp(result.mean_nll - kZ95 * se);
-  result.ppl_high = std::exp(result.mean_nll + kZ95 * se);
-  return result;
+  return summarize_nll(nll, windows);
 }
 
 }  // namespace apr::eval
@@ -12680,6 +13894,46 @@ inline std::vector<int32_t> gate_tokens(size_t vocab, size_t count = 64) {
   return ids;
 }
 
+/// Compares two models' outputs against `thresholds`: `a` and `b` hold `rows` logit rows of
+/// `vocab` values each (source, converted); `hidden_a`/`hidden_b` hold matching hidden states
+/// (per layer, or any other intermediate tensors), compared by cosine.
+inline GateReport compare_outputs(std::span<const float> a, std::span<const float> b, size_t rows, size_t vocab,
+                                  const std::vector<std::vector<float>>& hidden_a, const std::vector<std::vector<float>>& hidden_b,
+                                  const GateThresholds& thresholds) {
+  GateReport report;
+  report.thresholds = thresholds;
+  report.positions = rows;
+  size_t agree = 0;
+  double overlap = 0.0, kl_sum = 0.0;
+  for (size_t t = 0; t < rows; ++t) {
+    const std::span<const float> la(a.data() + t * vocab, vocab), lb(b.data() + t * vocab, vocab);
+    const double kl = kl_divergence(la, lb);
+    kl_sum += kl;
+    report.max_kl = std::max(report.max_kl, kl);
+    agree += top_k_ids(la, 1) == top_k_ids(lb, 1) ? 1 : 0;
+    overlap += top_k_overlap(la, lb, 10);
+    report.min_logit_cosine = std::min(report.min_logit_cosine, cosine_similarity(la, lb));
+  }
+  for (size_t layer = 0; layer < std::min(hidden_a.size(), hidden_b.size()); ++layer) {
+    if (hidden_a[layer].size() == hidden_b[layer].size() && !hidden_a[layer].empty()) {
+      report.min_hidden_cosine = std::min(report.min_hidden_cosine, cosine_similarity(hidden_a[layer], hidden_b[layer]));
+    }
+  }
+  const double n = static_cast<double>(rows);
+  report.mean_kl = kl_sum / n;
+  report.top1_agreement = static_cast<double>(agree) / n;
+  report.top10_overlap = overlap / n;
+  auto check = [&](bool ok, std::string_view what, double value, double limit) {
+    if (!ok) report.failures.push_back(fmt::format("{} {:.6g} (limit {:.6g})", what, value, limit));
+  };
+  check(report.mean_kl <= thresholds.max_mean_kl, "mean KL", report.mean_kl, thresholds.max_mean_kl);
+  check(report.top1_agreement >= thresholds.min_top1_agreement, "top-1 agreement", report.top1_agreement, thresholds.min_top1_agreement);
+  check(report.top10_overlap >= thresholds.min_top10_overlap, "top-10 overlap", report.top10_overlap, thresholds.min_top10_overlap);
+  check(report.min_logit_cosine >= thresholds.min_logit_cosine, "logit cosine", report.min_logit_cosine, thresholds.min_logit_cosine);
+  check(report.min_hidden_cosine >= thresholds.min_hidden_cosine, "hidden-state cosine", report.min_hidden_cosine, thresholds.min_hidden_cosine);
+  return report;
+}
+
 /// Compares `converted` with `source` on `tokens` against `thresholds`.
 inline Result<GateReport> precision_gate(const models::LanguageModel& source, const models::LanguageModel& converted,
                                          std::span<const int32_t> tokens, const GateThresholds& thresholds) {
@@ -12695,39 +13949,205 @@ inline Result<GateReport> precision_gate(const models::LanguageModel& source, co
   if (!status) return std::move(status).error();
   status = converted.forward(*sb, tokens, b, {.all_logits = true, .hidden_states = &hidden_b});
   if (!status) return std::move(status).error();
+  return compare_outputs(a, b, tokens.size(), vocab, hidden_a, hidden_b, thresholds);
+}
 
-  GateReport report;
-  report.thresholds = thresholds;
-  report.positions = tokens.size();
-  size_t agree = 0;
-  double overlap = 0.0, kl_sum = 0.0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    const std::span<const float> la(a.data() + t * vocab, vocab), lb(b.data() + t * vocab, vocab);
-    const double kl = kl_divergence(la, lb);
-    kl_sum += kl;
-    report.max_kl = std::max(report.max_kl, kl);
-    agree += top_k_ids(la, 1) == top_k_ids(lb, 1) ? 1 : 0;
-    overlap += top_k_overlap(la, lb, 10);
-    report.min_logit_cosine = std::min(report.min_logit_cosine, cosine_similarity(la, lb));
+}  // namespace apr::eval
+
+// ---- apr/eval/value_difference.hpp ----
+/// @file value_difference.hpp
+/// @brief compare_values(): how far two equally long arrays of values (tensors, logits) are
+/// apart: max and mean absolute difference, RMS, the max relative to the reference's scale.
+
+
+namespace apr::eval {
+
+/// The difference between a reference array and another one, element by element.
+struct ValueDifference {
+  double max_abs = 0;       ///< largest |a - b| over positions where both are finite
+  double mean_abs = 0;      ///< mean |a - b| over those positions
+  double rms = 0;           ///< sqrt(mean (a - b)²) over those positions
+  double relative = 0;      ///< max_abs / max |a| (infinite when `a` is all zero and `b` is not)
+  double cosine = 1;        ///< cosine similarity of the finite values
+  size_t worst_index = 0;   ///< position of max_abs
+  size_t differing = 0;     ///< positions where a != b (NaN equals NaN)
+  size_t nan_mismatch = 0;  ///< positions where exactly one of them is NaN or Inf
+};
+
+/// The difference of `b` from the reference `a` (same length: the caller checks the shapes).
+inline ValueDifference compare_values(std::span<const float> a, std::span<const float> b) {
+  ValueDifference d;
+  const size_t n = std::min(a.size(), b.size());
+  double sum_abs = 0, sum_squares = 0, scale = 0;
+  double dot = 0, aa = 0, bb = 0;
+  size_t finite = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool a_finite = std::isfinite(a[i]), b_finite = std::isfinite(b[i]);
+    if (!(a_finite && b_finite)) {
+      const bool same = (std::isnan(a[i]) && std::isnan(b[i])) || a[i] == b[i];
+      if (!same) {
+        ++d.differing;
+        ++d.nan_mismatch;
+      }
+      continue;
+    }
+    const double diff = std::fabs(static_cast<double>(a[i]) - b[i]);
+    if (diff != 0) ++d.differing;
+    if (diff > d.max_abs) {
+      d.max_abs = diff;
+      d.worst_index = i;
+    }
+    sum_abs += diff;
+    sum_squares += diff * diff;
+    scale = std::max(scale, std::fabs(static_cast<double>(a[i])));
+    dot += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+    ++finite;
   }
-  for (size_t layer = 0; layer < std::min(hidden_a.size(), hidden_b.size()); ++layer) {
-    if (hidden_a[layer].size() == hidden_b[layer].size() && !hidden_a[layer].empty()) {
-      report.min_hidden_cosine = std::min(report.min_hidden_cosine, cosine_similarity(hidden_a[layer], hidden_b[layer]));
+  if (finite > 0) {
+    d.mean_abs = sum_abs / static_cast<double>(finite);
+    d.rms = std::sqrt(sum_squares / static_cast<double>(finite));
+  }
+  d.relative = scale > 0 ? d.max_abs / scale : (d.max_abs > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+  d.cosine = (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : dot / std::sqrt(aa * bb);
+  return d;
+}
+
+}  // namespace apr::eval
+
+// ---- apr/eval/whisper_precision_gate.hpp ----
+/// @file whisper_precision_gate.hpp
+/// @brief The precision gate of a Whisper conversion: both models encode the log-mel of the
+/// same synthetic voiced signal and decode the same tokens; their logits and encoder outputs
+/// are compared as precision_gate() compares a language model's.
+
+
+
+namespace apr::eval {
+
+/// A deterministic voiced test signal at 16 kHz: 3 s of a 12-harmonic tone whose pitch glides
+/// from 110 to 220 Hz, the harmonics' weights moving like formants, with faint pseudo-random noise.
+inline std::vector<float> gate_voiced_signal() {
+  constexpr size_t samples = 3 * audio::kSampleRate;
+  std::vector<float> out(samples);
+  double phase = 0.0;
+  uint64_t state = 0x2545f4914f6cdd1dull;
+  for (size_t i = 0; i < samples; ++i) {
+    const double t = static_cast<double>(i) / audio::kSampleRate;
+    phase += 2.0 * std::numbers::pi * (110.0 + 110.0 * t / 3.0) / audio::kSampleRate;
+    double value = 0.0;
+    for (int k = 1; k <= 12; ++k) {
+      const double formant = 3.0 + 2.0 * std::sin(2.0 * std::numbers::pi * 0.7 * t);
+      value += std::exp(-std::abs(k - formant) / 2.0) * std::sin(k * phase) / k;
+    }
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const double noise = static_cast<double>(state >> 40) / static_cast<double>(1ull << 24) - 0.5;
+    out[i] = static_cast<float>(0.3 * value + 0.01 * noise);
+  }
+  return out;
+}
+
+/// Compares `converted` with `source` against `thresholds`: the encoder outputs for the first
+/// window of gate_voiced_signal()'s log-mel (made by `front_end`, zero-padded as transcription
+/// pads it) and the decoder logits of every position of gate_tokens(vocab, 32).
+inline Result<GateReport> whisper_precision_gate(const models::WhisperModel& source, const models::WhisperModel& converted,
+                                                 const audio::LogMel& front_end, const GateThresholds& thresholds) {
+  const models::WhisperConfig& config = source.config();
+  if (config.vocab_size != converted.config().vocab_size || config.d_model != converted.config().d_model) {
+    return make_error(ErrorCode::validation, "precision gate: the Whisper models' dims differ");
+  }
+  if (front_end.n_mels() != config.num_mel_bins) {
+    return make_error(ErrorCode::invalid_argument, "precision gate: the front end makes {} mel bands, the model takes {}", front_end.n_mels(),
+                      config.num_mel_bins);
+  }
+  const auto signal = gate_voiced_signal();
+  auto mel = front_end.compute(signal, audio::kWindowSamples, ThreadPool::global());
+  if (!mel) return std::move(mel).error();
+  const size_t window_frames = config.input_frames(), content = signal.size() / audio::kHopLength;
+  std::vector<float> window(config.num_mel_bins * window_frames, 0.0f);
+  for (size_t m = 0; m < config.num_mel_bins; ++m) {
+    const auto band = mel->band(m);
+    std::copy_n(band.begin(), std::min(content, window_frames), window.begin() + static_cast<std::ptrdiff_t>(m * window_frames));
+  }
+  const auto tokens = gate_tokens(config.vocab_size, 32);
+  std::vector<size_t> rows(tokens.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  std::vector<float> logits_a(tokens.size() * config.vocab_size), logits_b(logits_a.size());
+  std::vector<std::vector<float>> hidden_a, hidden_b;
+  for (auto [model, logits, hidden] : {std::tuple{&source, &logits_a, &hidden_a}, std::tuple{&converted, &logits_b, &hidden_b}}) {
+    auto audio = model->new_audio();
+    auto status = model->encode(window, *audio);
+    if (!status) return std::move(status).error();
+    hidden->emplace_back(audio->features().begin(), audio->features().end());
+    auto state = model->new_decoder_state(1);
+    status = model->decode(*state, *audio, tokens, 1, *logits, {.logit_rows = rows});
+    if (!status) return std::move(status).error();
+  }
+  return compare_outputs(logits_a, logits_b, tokens.size(), config.vocab_size, hidden_a, hidden_b, thresholds);
+}
+
+}  // namespace apr::eval
+
+// ---- apr/eval/word_error_rate.hpp ----
+/// @file word_error_rate.hpp
+/// @brief Word error rate: the word-level edit distance (substitutions, deletions, insertions)
+/// between a reference transcript and a hypothesis, after lower-casing ASCII letters and turning
+/// every character that is not a letter or digit into a word break.
+
+
+namespace apr::eval {
+
+/// Errors and reference words of one or more transcripts (add them up over a test set).
+struct WordErrors {
+  size_t errors = 0;  ///< substitutions + deletions + insertions
+  size_t words = 0;   ///< words in the reference
+
+  /// errors / words (0 for an empty reference with no errors).
+  [[nodiscard]] double rate() const noexcept {
+    return words > 0 ? static_cast<double>(errors) / static_cast<double>(words) : static_cast<double>(errors);
+  }
+  /// Adds another transcript's counts.
+  WordErrors& operator+=(const WordErrors& other) noexcept {
+    errors += other.errors;
+    words += other.words;
+    return *this;
+  }
+};
+
+/// The normalised words of `text`: ASCII letters lower-cased, any byte that is not an ASCII
+/// letter or digit (punctuation, spaces, non-ASCII) separating words.
+inline std::vector<std::string> normalized_words(std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : text) {
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'), digit = c >= '0' && c <= '9';
+    if (letter || digit) {
+      word += letter && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
     }
   }
-  const double n = static_cast<double>(tokens.size());
-  report.mean_kl = kl_sum / n;
-  report.top1_agreement = static_cast<double>(agree) / n;
-  report.top10_overlap = overlap / n;
-  auto check = [&](bool ok, std::string_view what, double value, double limit) {
-    if (!ok) report.failures.push_back(fmt::format("{} {:.6g} (limit {:.6g})", what, value, limit));
-  };
-  check(report.mean_kl <= thresholds.max_mean_kl, "mean KL", report.mean_kl, thresholds.max_mean_kl);
-  check(report.top1_agreement >= thresholds.min_top1_agreement, "top-1 agreement", report.top1_agreement, thresholds.min_top1_agreement);
-  check(report.top10_overlap >= thresholds.min_top10_overlap, "top-10 overlap", report.top10_overlap, thresholds.min_top10_overlap);
-  check(report.min_logit_cosine >= thresholds.min_logit_cosine, "logit cosine", report.min_logit_cosine, thresholds.min_logit_cosine);
-  check(report.min_hidden_cosine >= thresholds.min_hidden_cosine, "hidden-state cosine", report.min_hidden_cosine, thresholds.min_hidden_cosine);
-  return report;
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
+/// The word errors of `hypothesis` against `reference` (Levenshtein distance over normalised words).
+inline WordErrors word_errors(std::string_view reference, std::string_view hypothesis) {
+  const auto r = normalized_words(reference), h = normalized_words(hypothesis);
+  std::vector<size_t> row(h.size() + 1);
+  for (size_t j = 0; j <= h.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= r.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= h.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (r[i - 1] == h[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return {row[h.size()], r.size()};
 }
 
 }  // namespace apr::eval
