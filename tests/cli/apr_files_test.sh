@@ -6,23 +6,9 @@
 set -u
 apr=$1 fixtures=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
 unset APR_PASSPHRASE
 
-check() {  # check NAME EXPECTED_EXIT GREP_PATTERN -- command...
-  local name=$1 expected=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$expected" ]; then
-    echo "FAIL $name: exit $status, expected $expected"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output does not match /$pattern/"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  echo "ok   $name"; passed=$((passed + 1))
-}
+. "$(dirname "$0")/harness.sh"
 
 model=$fixtures/apr/qwen2-v512.apr
 
@@ -66,5 +52,4 @@ check "decrypt (env)" 0 "decrypted" -- env APR_PASSPHRASE="open sesame" "$apr" d
 check "decrypted file equals the original" 0 "" -- cmp "$model" "$work/d.apr"
 check "decrypt a plain file" 2 "not encrypted" -- env APR_PASSPHRASE=x "$apr" decrypt "$model" -o "$work/x.apr"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,22 +6,8 @@
 set -u
 apr=$1 fixtures=$2 work=$3
 rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
 
-check() {  # check NAME EXPECTED_EXIT GREP_PATTERN -- command...
-  local name=$1 expected=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$expected" ]; then
-    echo "FAIL $name: exit $status, expected $expected"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output does not match /$pattern/"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  echo "ok   $name"; passed=$((passed + 1))
-}
+. "$(dirname "$0")/harness.sh"
 # json NAME PYTHON_EXPRESSION -- command...: stdout parses as JSON and the expression on it (`j`) is true
 json() {
   local name=$1 expression=$2
@@ -164,5 +150,4 @@ if command -v tmux >/dev/null; then
   tmux -L "$session" kill-server 2>/dev/null
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

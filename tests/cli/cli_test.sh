@@ -5,22 +5,8 @@
 set -u
 apr=$1 fixtures=$2 work=$3
 rm -rf "$work" && mkdir -p "$work/export"
-passed=0 failed=0
 
-check() {  # check NAME EXPECTED_EXIT GREP_PATTERN -- command...
-  local name=$1 expected=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$expected" ]; then
-    echo "FAIL $name: exit $status, expected $expected"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output does not match /$pattern/"; echo "$output" | head -5; failed=$((failed + 1)); return
-  fi
-  echo "ok   $name"; passed=$((passed + 1))
-}
+. "$(dirname "$0")/harness.sh"
 
 v512=$fixtures/qwen2/qwen2-v512
 micro=$fixtures/qwen2/qwen2-micro
@@ -142,5 +128,4 @@ check "transcribe --mic with files" 2 "one of the two" -- "$apr" transcribe "$wh
 check "transcribe without audio" 2 "one of the two" -- "$apr" transcribe "$whisper"
 check "transcribe unknown language" 2 "unknown language" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language xx
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

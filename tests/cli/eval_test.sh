@@ -7,22 +7,8 @@ set -u
 apr=$1 models=$(cd "$2" && pwd) fixtures=$3 work=$4
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
 
-check() {  # check NAME EXPECTED_EXIT GREP_PATTERN -- command...
-  local name=$1 expected=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$expected" ]; then
-    echo "FAIL $name: exit $status, expected $expected"; echo "$output" | tail -5; failed=$((failed + 1)); return
-  fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL $name: output does not match /$pattern/"; echo "$output" | tail -5; failed=$((failed + 1)); return
-  fi
-  echo "ok   $name"; passed=$((passed + 1))
-}
+. "$(dirname "$0")/harness.sh"
 
 json_field() {  # json_field FILE PYTHON_EXPRESSION_OVER_d
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
@@ -103,5 +89,4 @@ check "pipeline file missing fields" 3 "models\[0\].source" -- "$apr" pipeline -
 echo '{"models": [' > "$work/broken.json"
 check "pipeline malformed json" 3 "not a JSON object" -- "$apr" pipeline --models "$work/broken.json"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
