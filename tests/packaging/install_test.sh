@@ -8,6 +8,7 @@ rm -rf "$work"
 cmake --install "$build_dir" --prefix "$work/prefix" > "$work.install.log" 2>&1 || { cat "$work.install.log"; exit 1; }
 test -f "$work/prefix/include/apr/apr.hpp"
 test -x "$work/prefix/bin/apr"
+grep -q "complete -F _apr apr" "$work/prefix/share/bash-completion/completions/apr"
 cmake -S "$source_dir/tests/packaging/installed_consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
   -DCMAKE_BUILD_TYPE=Release > "$work.configure.log" 2>&1 || { cat "$work.configure.log"; exit 1; }
 cmake --build "$work/build" > "$work.build.log" 2>&1 || { cat "$work.build.log"; exit 1; }
