@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -239,12 +240,9 @@ class ModelRun {
         material += *digest + "\n";
       }
     }
-    const fs::path scratch = dir_ / "stage.hash-input";
-    if (auto written = write_text_atomically(scratch, material); !written) return std::move(written).error();
-    auto digest = format::sha256_file(scratch);
-    std::error_code ec;
-    fs::remove(scratch, ec);
-    return digest;
+    std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};  // libsodium is initialised by sha256_file above
+    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(material.data()), material.size());
+    return format::hex_string(digest);
   }
 
   void record(const StageResult& result, const std::string& key) {

@@ -38,6 +38,20 @@ def pieces(text):
     return [m.encode("utf-8") for m in _SPLIT.findall(unicodedata.normalize("NFC", text))]
 
 
+def merge_pair(word, pair, new_id):
+    """`word` (a list of ids) with every non-overlapping occurrence of `pair`, left to right, replaced by `new_id`."""
+    merged = []
+    i = 0
+    while i < len(word):
+        if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
+            merged.append(new_id)
+            i += 2
+        else:
+            merged.append(word[i])
+            i += 1
+    return merged
+
+
 def train(texts, vocab_size, n_special):
     """Merges (pairs of token byte strings, in rank order) so that 256 + merges + n_special = vocab_size.
 
@@ -75,15 +89,7 @@ def train(texts, vocab_size, n_special):
             word, count = words[index], counts[index]
             for a, b in zip(word, word[1:]):
                 touched[(a, b)] -= count
-            merged = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
-                    merged.append(new_id)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
+            merged = merge_pair(word, pair, new_id)
             words[index] = merged
             for a, b in zip(merged, merged[1:]):
                 touched[(a, b)] += count
@@ -130,16 +136,7 @@ class Tokenizer:
             if pair not in self.rank:
                 break
             new_id = self.ids[self.token_bytes[pair[0]] + self.token_bytes[pair[1]]]
-            merged = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
-                    merged.append(new_id)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
+            word = merge_pair(word, pair, new_id)
         self._cache[piece] = word
         return word
 
