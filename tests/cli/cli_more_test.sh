@@ -38,6 +38,15 @@ json "decode json" 'j["text"] == "Hello world"' -- "$apr" tokenize "$micro" --de
 check "decode id outside the vocabulary" 2 "outside the vocabulary" -- "$apr" tokenize "$micro" --decode 99999999
 check "decode not an id" 2 "" -- "$apr" tokenize "$micro" --decode 1,x
 check "tokenize text and --decode" 2 "excludes" -- "$apr" tokenize "$micro" "Hi" --decode 1
+# the JSON-lines protocol: one answer per line, errors name the line and keep the alignment
+lines=$(printf '{"text": "Hello world"}\n{"ids": [9707, 1879]}\n\n{"text": "<|endoftext|>"}\n' | "$apr" tokenize "$micro" --jsonl)
+check "tokenize --jsonl" 0 '^\{"ids":\[9707,1879\]\} \{"text":"Hello world"\} \{"ids":\[151643\]\}$' -- echo $lines
+check "tokenize --jsonl --no-special" 0 '^\{"ids":\[27,91' -- bash -c "echo '{\"text\": \"<|endoftext|>\"}' | '$apr' tokenize '$micro' --jsonl --no-special"
+check "tokenize --jsonl --skip-special" 0 '^\{"text":"Hi"\}$' -- bash -c "echo '{\"ids\": [151643, 13048]}' | '$apr' tokenize '$micro' --jsonl --skip-special"
+check "tokenize --jsonl malformed line" 1 '^\{"error":"line 2: not JSON"\}$' -- bash -c "printf '{\"text\": \"a\"}\n{\"text\": \n' | '$apr' tokenize '$micro' --jsonl"
+check "tokenize --jsonl bad id" 1 'line 1: ids\[1\] is not an id' -- bash -c "echo '{\"ids\": [1, -5]}' | '$apr' tokenize '$micro' --jsonl"
+check "tokenize --jsonl wrong field" 1 'expected an object with' -- bash -c "echo '[1]' | '$apr' tokenize '$micro' --jsonl"
+check "tokenize --jsonl from --file" 0 '^\{"ids":\[9707\]\}$' -- bash -c "echo '{\"text\": \"Hello\"}' > '$work/lines.jsonl' && '$apr' tokenize '$micro' --jsonl -f '$work/lines.jsonl'"
 check "tokenize tokenizer.json directly" 0 "^9707,1879$" -- "$apr" tokenize "$micro/tokenizer.json" "Hello world" --ids-only
 check "tokenize whisper tiktoken folder" 0 "[0-9]+,[0-9]+" -- "$apr" tokenize "$fixtures/whisper/whisper-micro" "Hello world" --ids-only
 check "tokenize missing model" 3 "no such file" -- "$apr" tokenize "$work/none" "Hi"
