@@ -5445,6 +5445,17 @@ class AprFile final : public TensorFile {
 
 }  // namespace apr::format
 
+// ---- apr/format/apr_shards.hpp ----
+/// @file apr_shards.hpp
+/// @brief Sharded APR models: a manifest (`<stem>.apr.index.json`, aprender's ShardManifest as
+/// pretty JSON) naming complete v2 shard files `<stem>-00001-of-00003.apr`, each with a
+/// `sharding` block in its metadata. Writing streams every tensor once; opening the manifest
+/// gives one TensorFile over all shards, after checking that each shard exists, is the shard
+/// the manifest says, and holds exactly the tensors listed for it.
+
+#include <set>
+
+
 // ---- apr/format/apr_writer.hpp ----
 /// @file apr_writer.hpp
 /// @brief APR v2 writer: aprender's exact byte layout, streamed tensor by tensor, written to a
@@ -5544,6 +5555,14 @@ class AtomicFile {
   std::string temporary_;
   ByteSink sink_;
 };
+
+/// Writes `text` to `path` through an AtomicFile: the old file or the whole new one, never a part.
+inline Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+  auto file = AtomicFile::create(path);
+  if (!file) return std::move(file).error();
+  if (auto status = (*file)->sink().write(std::as_bytes(std::span(text.data(), text.size()))); !status) return status;
+  return (*file)->commit();
+}
 
 /// One tensor to write: its index entry and a function that streams exactly `size` bytes.
 struct AprWriteTensor {
@@ -5686,6 +5705,478 @@ inline Result<void> write_apr(const std::string& path, std::string_view metadata
   if (!status) return status;
   return (*file)->commit();
 }
+
+}  // namespace apr::format
+
+
+namespace apr::format {
+
+/// One shard's entry in a manifest.
+struct AprShardEntry {
+  std::string filename;              ///< file beside the manifest
+  uint32_t index = 0;                ///< 0-based position
+  uint64_t size = 0;                 ///< file size in bytes
+  std::vector<std::string> tensors;  ///< names stored in it (sorted)
+};
+
+/// aprender's ShardManifest: version "2.0", shard and tensor counts, total tensor bytes, the
+/// shards, and the weight map (tensor name -> shard index).
+struct AprShardManifest {
+  uint64_t total_size = 0;                     ///< bytes of tensor data over all shards
+  std::vector<AprShardEntry> shards;           ///< in index order
+  std::map<std::string, uint32_t> weight_map;  ///< tensor -> shard index
+
+  /// The manifest as aprender serialises it (pretty JSON, its key order).
+  [[nodiscard]] std::string to_json_text() const {
+    nlohmann::ordered_json j;
+    j["version"] = "2.0";
+    j["shard_count"] = shards.size();
+    j["total_size"] = total_size;
+    j["tensor_count"] = weight_map.size();
+    j["shards"] = nlohmann::ordered_json::array();
+    for (const auto& s : shards) j["shards"].push_back({{"filename", s.filename}, {"index", s.index}, {"size", s.size}, {"tensors", s.tensors}});
+    j["weight_map"] = nlohmann::ordered_json::object();
+    for (const auto& [name, index] : weight_map) j["weight_map"][name] = index;
+    return j.dump(2) + "\n";
+  }
+};
+
+/// Parses and cross-checks a manifest: counts, indices in order, plain file names, every
+/// tensor in exactly one shard and the weight map agreeing with the shard lists.
+inline Result<AprShardManifest> parse_apr_manifest(std::string_view text, std::string_view source) {
+  const auto fail = [&](std::string message) { return Error{ErrorCode::format, fmt::format("{}: {}", source, message)}; };
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object (expected an APR shard manifest)");
+  if (!j.contains("version") || j["version"] != "2.0") return fail("version must be \"2.0\"");
+  for (const char* key : {"shard_count", "total_size", "tensor_count"}) {
+    if (!j.contains(key) || !j[key].is_number_unsigned()) return fail(fmt::format("{} must be a non-negative integer", key));
+  }
+  if (!j.contains("shards") || !j["shards"].is_array()) return fail("shards must be an array");
+  if (!j.contains("weight_map") || !j["weight_map"].is_object()) return fail("weight_map must be an object");
+  AprShardManifest m;
+  m.total_size = j["total_size"].get<uint64_t>();
+  const auto& shards = j["shards"];
+  if (j["shard_count"].get<uint64_t>() != shards.size()) return fail(fmt::format("shard_count is {}, but shards lists {}", j["shard_count"].dump(), shards.size()));
+  std::map<std::string, uint32_t> owner;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const auto& s = shards[i];
+    const auto field = [&](const char* key) { return fmt::format("shards[{}].{}", i, key); };
+    if (!s.is_object()) return fail(fmt::format("shards[{}] must be an object", i));
+    if (!s.contains("filename") || !s["filename"].is_string()) return fail(field("filename") + " must be a string");
+    if (!s.contains("index") || !s["index"].is_number_unsigned() || s["index"].get<uint64_t>() != i) return fail(field("index") + fmt::format(" must be {}", i));
+    if (!s.contains("size") || !s["size"].is_number_unsigned()) return fail(field("size") + " must be a non-negative integer");
+    if (!s.contains("tensors") || !s["tensors"].is_array()) return fail(field("tensors") + " must be an array of names");
+    AprShardEntry entry{s["filename"].get<std::string>(), static_cast<uint32_t>(i), s["size"].get<uint64_t>(), {}};
+    if (entry.filename.empty() || entry.filename.find('/') != std::string::npos || entry.filename.find('\\') != std::string::npos || entry.filename == "." ||
+        entry.filename == "..") {
+      return fail(fmt::format("{} '{}' is not a file name beside the manifest", field("filename"), entry.filename));
+    }
+    for (const auto& name : s["tensors"]) {
+      if (!name.is_string()) return fail(field("tensors") + " must be an array of names");
+      const auto [at, inserted] = owner.emplace(name.get<std::string>(), static_cast<uint32_t>(i));
+      if (!inserted) return fail(fmt::format("tensor '{}' is listed in shards {} and {}", at->first, at->second, i));
+      entry.tensors.push_back(at->first);
+    }
+    m.shards.push_back(std::move(entry));
+  }
+  for (const auto& [name, index] : j["weight_map"].items()) {
+    if (!index.is_number_unsigned()) return fail(fmt::format("weight_map.{} must be a shard index", name));
+    const auto it = owner.find(name);
+    if (it == owner.end()) return fail(fmt::format("weight_map names tensor '{}', which no shard lists", name));
+    if (index.get<uint64_t>() != it->second) return fail(fmt::format("weight_map.{} is {}, but shard {} lists it", name, index.dump(), it->second));
+    m.weight_map.emplace(name, it->second);
+  }
+  if (m.weight_map.size() != owner.size()) {
+    for (const auto& [name, index] : owner) {
+      if (!m.weight_map.contains(name)) return fail(fmt::format("tensor '{}' of shard {} is missing from weight_map", name, index));
+    }
+  }
+  if (j["tensor_count"].get<uint64_t>() != owner.size()) return fail(fmt::format("tensor_count is {}, but the shards list {} tensors", j["tensor_count"].dump(), owner.size()));
+  return m;
+}
+
+/// The shard file name for `index` (0-based) of `count`: `<stem>-00001-of-00003.apr`.
+inline std::string apr_shard_name(std::string_view stem, size_t index, size_t count) { return fmt::format("{}-{:05d}-of-{:05d}.apr", stem, index + 1, count); }
+
+/// The manifest path for an output path `model.apr`: `model.apr.index.json` beside it.
+inline std::string apr_manifest_path(const std::string& output) { return output + ".index.json"; }
+
+/// Writes `tensors` as shards of at most `max_shard_bytes` of tensor data each (a bigger tensor
+/// gets a shard of its own) beside `output` (`dir/model.apr` gives `dir/model-0000i-of-0000n.apr`
+/// and the manifest `dir/model.apr.index.json`, written last, so a crash never leaves a
+/// manifest naming missing shards). Every shard carries `metadata` plus its `sharding` block,
+/// except that the tokenizer and model card are stored in the first shard only.
+/// Returns the manifest.
+inline Result<AprShardManifest> write_apr_sharded(const std::string& output, const nlohmann::json& metadata, std::vector<AprWriteTensor> tensors,
+                                                  uint64_t max_shard_bytes, uint16_t flags = 0) {
+  if (max_shard_bytes == 0) return make_error(ErrorCode::invalid_argument, "{}: the maximum shard size must be positive", output);
+  std::sort(tensors.begin(), tensors.end(), [](const AprWriteTensor& a, const AprWriteTensor& b) { return a.name < b.name; });
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    if (tensors[i].name == tensors[i - 1].name) return make_error(ErrorCode::invalid_argument, "{}: tensor '{}' given twice", output, tensors[i].name);
+  }
+  std::vector<std::vector<AprWriteTensor>> groups;
+  uint64_t in_group = 0, total = 0;
+  for (auto& t : tensors) {
+    const uint64_t stored = apr_v2::align64(t.size);
+    if (groups.empty() || (in_group > 0 && in_group + stored > max_shard_bytes)) {
+      groups.emplace_back();
+      in_group = 0;
+    }
+    in_group += stored;
+    total += t.size;
+    groups.back().push_back(std::move(t));
+  }
+  if (groups.empty()) groups.emplace_back();
+  const std::filesystem::path path(output);
+  std::string stem = path.filename().string();
+  if (stem.ends_with(".apr")) stem.resize(stem.size() - 4);
+  const std::filesystem::path folder = path.parent_path();
+  AprShardManifest manifest;
+  manifest.total_size = total;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    AprShardEntry entry{apr_shard_name(stem, i, groups.size()), static_cast<uint32_t>(i), 0, {}};
+    for (const auto& t : groups[i]) {
+      entry.tensors.push_back(t.name);
+      manifest.weight_map.emplace(t.name, static_cast<uint32_t>(i));
+    }
+    nlohmann::json fields = metadata;
+    if (i > 0) {  // the big text artefacts once, in the first shard (whose metadata the manifest reader uses)
+      for (const char* key : {"tokenizer.json", "model_card"}) fields.erase(key);
+    }
+    fields["sharding"] = {{"shard_count", groups.size()}, {"shard_index", i}, {"total_size", total}, {"pattern", stem + "-{:05d}-of-{:05d}.apr"}};
+    const std::string shard_path = (folder / entry.filename).string();
+    if (auto status = write_apr(shard_path, apr_metadata_text(fields), std::move(groups[i]), static_cast<uint16_t>(flags | apr_v2::kSharded)); !status) return std::move(status).error();
+    std::error_code ec;
+    entry.size = std::filesystem::file_size(shard_path, ec);
+    if (ec) return make_error(ErrorCode::io, "{}: cannot read the size of the shard just written: {}", shard_path, ec.message());
+    manifest.shards.push_back(std::move(entry));
+  }
+  if (auto status = write_file_atomically(apr_manifest_path(output), manifest.to_json_text()); !status) return std::move(status).error();
+  return manifest;
+}
+
+/// Whether `text` looks like an APR shard manifest (a JSON object with "shards" and "weight_map").
+inline bool is_apr_manifest_text(std::string_view text) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_object() && j.contains("shards") && j.contains("weight_map") && j.contains("version");
+}
+
+/// A sharded APR model opened through its manifest, as one TensorFile (views into each shard's map).
+class AprShardedFile final : public TensorFile {
+ public:
+  /// Opens the manifest at `path` and every shard, verifying each (options apply to every shard).
+  static Result<std::unique_ptr<AprShardedFile>> open(const std::string& path, const AprOpenOptions& options = {}) {
+    auto mapped = MappedFile::open(path);
+    if (!mapped) return std::move(mapped).error();
+    auto manifest = parse_apr_manifest(std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->size()), path);
+    if (!manifest) return std::move(manifest).error();
+    std::unique_ptr<AprShardedFile> file(new AprShardedFile(path, std::move(manifest).value()));
+    const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+    const size_t count = file->manifest_.shards.size();
+    uint64_t total = 0;
+    for (const AprShardEntry& entry : file->manifest_.shards) {
+      const std::string shard_path = (folder / entry.filename).string();
+      std::error_code ec;
+      if (!std::filesystem::exists(shard_path, ec)) return make_error(ErrorCode::not_found, "{}: shard {} '{}' is missing", path, entry.index, shard_path);
+      auto shard = AprFile::open(shard_path, options);
+      if (!shard) return std::move(shard).error().with_context(fmt::format("{}: shard {}", path, entry.index));
+      if ((*shard)->bytes().size() != entry.size) {
+        return make_error(ErrorCode::format, "{}: shard {} '{}' is {} bytes, the manifest says {}", path, entry.index, shard_path, (*shard)->bytes().size(), entry.size);
+      }
+      const nlohmann::json& meta = (*shard)->metadata();
+      const nlohmann::json sharding = meta.contains("sharding") && meta["sharding"].is_object() ? meta["sharding"] : nlohmann::json::object();
+      const auto number = [&](const char* key) { return sharding.contains(key) ? sharding[key].dump() : std::string("?"); };
+      if (number("shard_index") != std::to_string(entry.index) || number("shard_count") != std::to_string(count)) {
+        return make_error(ErrorCode::format, "{}: '{}' says it is shard {} of {}, the manifest lists it as shard {} of {}", path, shard_path,
+                          number("shard_index"), number("shard_count"), entry.index, count);
+      }
+      std::set<std::string_view> listed(entry.tensors.begin(), entry.tensors.end());
+      for (const TensorView& view : (*shard)->tensors()) {
+        if (!listed.erase(view.name)) return make_error(ErrorCode::format, "{}: shard {} holds tensor '{}', which the manifest does not list for it", path, entry.index, view.name);
+        file->views_.push_back(view);
+        total += view.bytes.size();
+      }
+      if (!listed.empty()) return make_error(ErrorCode::format, "{}: tensor '{}' is listed for shard {} but missing from '{}'", path, *listed.begin(), entry.index, shard_path);
+      file->shards_.push_back(std::move(shard).value());
+    }
+    if (total != file->manifest_.total_size) return make_error(ErrorCode::format, "{}: total_size is {}, but the shards hold {} bytes of tensors", path, file->manifest_.total_size, total);
+    if (!file->shards_.empty()) file->metadata_ = file->shards_.front()->metadata();
+    return file;
+  }
+
+  [[nodiscard]] std::string_view format() const override { return "apr"; }
+  [[nodiscard]] const std::string& path() const override { return path_; }
+  [[nodiscard]] std::span<const TensorView> tensors() const override { return views_; }
+  [[nodiscard]] const nlohmann::json& metadata() const override { return metadata_; }
+  /// The manifest.
+  [[nodiscard]] const AprShardManifest& manifest() const { return manifest_; }
+  /// Checks every shard's footer CRC-32 (the full-data checksum), naming the failing shard.
+  [[nodiscard]] Result<void> verify_checksums() const {
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      if (auto status = shards_[i]->verify_checksum(); !status) return std::move(status).error().with_context(fmt::format("{}: shard {}", path_, i));
+    }
+    return ok();
+  }
+  /// The opened shards, in index order.
+  [[nodiscard]] const std::vector<std::unique_ptr<AprFile>>& shards() const { return shards_; }
+
+ private:
+  AprShardedFile(std::string path, AprShardManifest manifest) : path_(std::move(path)), manifest_(std::move(manifest)) {}
+  std::string path_;
+  AprShardManifest manifest_;
+  std::vector<std::unique_ptr<AprFile>> shards_;
+  std::vector<TensorView> views_;
+  nlohmann::json metadata_ = nlohmann::json::object();
+};
+
+}  // namespace apr::format
+
+// ---- apr/format/apr_v1.hpp ----
+/// @file apr_v1.hpp
+/// @brief Reader of aprender's APR v1 files (magic "APRN"): the 32-byte header, MessagePack
+/// metadata, the bincode payload (stored, zstd or lz4) and the CRC-32 trailer. v1 holds classic
+/// ML models (regressions, trees, ...), not tensors: apr reads and validates them, and hands
+/// the payload to whoever decodes that model type. Signed and encrypted v1 files are checked
+/// and opened by apr_v1_security.hpp (libsodium).
+
+
+
+
+namespace apr::format {
+
+/// Constants of the v1 layout (aprender `src/format/mod.rs`, `types.rs`).
+namespace apr_v1 {
+inline constexpr std::string_view kMagic = "APRN";                  ///< bytes 0..4
+inline constexpr size_t kHeaderSize = 32;                          ///< fixed header
+inline constexpr uint32_t kMaxUncompressedSize = uint32_t{1} << 30;  ///< aprender refuses more (1 GiB)
+inline constexpr size_t kSignatureSize = 64;                       ///< Ed25519 signature
+inline constexpr size_t kPublicKeySize = 32;                       ///< Ed25519 public key
+inline constexpr size_t kSaltSize = 16;                            ///< Argon2id salt
+inline constexpr size_t kNonceSize = 12;                           ///< AES-256-GCM nonce
+inline constexpr size_t kTagSize = 16;                             ///< AES-256-GCM tag
+
+/// Header flag bits (byte 21; bit 7 is ignored on read, as aprender does).
+enum Flag : uint8_t {
+  kEncrypted = 0x01,     ///< payload is salt ‖ nonce ‖ AES-256-GCM ciphertext
+  kSigned = 0x02,        ///< an Ed25519 signature and public key follow the payload
+  kStreaming = 0x04,     ///< streaming layout (declared by aprender, never written)
+  kLicensed = 0x08,      ///< metadata carries a license
+  kTruenoNative = 0x10,  ///< trueno-native layout
+  kQuantized = 0x20,     ///< quantized weights
+  kHasModelCard = 0x40,  ///< metadata carries a model card
+};
+
+/// Payload compression (byte 20).
+enum class Compression : uint8_t {
+  none = 0,      ///< stored
+  zstd_3 = 1,    ///< zstd, level 3
+  zstd_19 = 2,   ///< zstd, level 19
+  lz4 = 3,       ///< lz4 block prefixed with its u32 decoded size (lz4_flex `compress_prepend_size`)
+};
+
+/// aprender's v1 model-type name for `code`; empty when the code is unknown.
+constexpr std::string_view model_type_name(uint16_t code) {
+  switch (code) {
+    case 0x01: return "LinearRegression";
+    case 0x02: return "LogisticRegression";
+    case 0x03: return "DecisionTree";
+    case 0x04: return "RandomForest";
+    case 0x05: return "GradientBoosting";
+    case 0x06: return "KMeans";
+    case 0x07: return "Pca";
+    case 0x08: return "NaiveBayes";
+    case 0x09: return "Knn";
+    case 0x0A: return "Svm";
+    case 0x10: return "NgramLm";
+    case 0x11: return "Tfidf";
+    case 0x12: return "CountVectorizer";
+    case 0x20: return "NeuralSequential";
+    case 0x21: return "NeuralCustom";
+    case 0x30: return "ContentRecommender";
+    case 0x40: return "MixtureOfExperts";
+    case 0xFF: return "Custom";
+    default: return {};
+  }
+}
+
+/// Name of a compression code ("none", "zstd-3", "zstd-19", "lz4").
+constexpr std::string_view compression_name(Compression c) {
+  switch (c) {
+    case Compression::none: return "none";
+    case Compression::zstd_3: return "zstd-3";
+    case Compression::zstd_19: return "zstd-19";
+    case Compression::lz4: return "lz4";
+  }
+  return "?";
+}
+}  // namespace apr_v1
+
+/// The fields of a v1 header.
+struct AprV1Header {
+  uint8_t version_major = 1;       ///< byte 4
+  uint8_t version_minor = 0;       ///< byte 5
+  uint16_t model_type = 0;         ///< bytes 6..8 (see apr_v1::model_type_name)
+  uint32_t metadata_size = 0;      ///< bytes 8..12: MessagePack bytes after the header
+  uint32_t payload_size = 0;       ///< bytes 12..16: stored payload bytes
+  uint32_t uncompressed_size = 0;  ///< bytes 16..20: payload bytes once decompressed
+  apr_v1::Compression compression = apr_v1::Compression::none;  ///< byte 20
+  uint8_t flags = 0;               ///< byte 21, bit 7 masked off
+  uint8_t quality_score = 0;       ///< byte 22 (0: not validated)
+};
+
+/// A parsed v1 file: views into bytes owned elsewhere.
+struct AprV1Contents {
+  AprV1Header header;                         ///< the header fields
+  nlohmann::json metadata;                    ///< the MessagePack metadata as JSON
+  std::span<const std::byte> signed_bytes;    ///< header ‖ metadata ‖ payload (what a signature covers)
+  std::span<const std::byte> payload;         ///< the stored payload (compressed and/or encrypted)
+  std::span<const std::byte> signature;       ///< 64 bytes when signed, else empty
+  std::span<const std::byte> public_key;      ///< 32 bytes when signed, else empty
+  uint32_t checksum = 0;                      ///< the CRC-32 trailer (verified)
+
+  /// Whether the payload is encrypted (it then needs the passphrase, apr_v1_security.hpp).
+  [[nodiscard]] bool encrypted() const { return (header.flags & apr_v1::kEncrypted) != 0; }
+  /// Whether a signature block follows the payload.
+  [[nodiscard]] bool is_signed() const { return (header.flags & apr_v1::kSigned) != 0; }
+};
+
+/// Parses and validates a v1 file held in `bytes` (header, sizes, metadata, CRC-32 of everything
+/// before the trailer); `source` (the file name) prefixes every error.
+inline Result<AprV1Contents> parse_apr_v1(std::span<const std::byte> bytes, std::string_view source) {
+  using namespace apr_v1;
+  const auto fail = [&](std::string message) { return Error{ErrorCode::format, fmt::format("{}: {}", source, message)}; };
+  if (bytes.size() < 4 || std::string_view(reinterpret_cast<const char*>(bytes.data()), 4) != kMagic) {
+    return fail("magic at offset 0x0 is not 'APRN' (not an APR v1 file)");
+  }
+  if (bytes.size() < kHeaderSize + 4) return fail(fmt::format("file is {} bytes; an APR v1 file needs at least {}", bytes.size(), kHeaderSize + 4));
+  AprV1Contents c;
+  AprV1Header& h = c.header;
+  h.version_major = static_cast<uint8_t>(bytes[4]);
+  h.version_minor = static_cast<uint8_t>(bytes[5]);
+  h.model_type = load_unaligned<uint16_t>(bytes.data() + 6);
+  h.metadata_size = load_unaligned<uint32_t>(bytes.data() + 8);
+  h.payload_size = load_unaligned<uint32_t>(bytes.data() + 12);
+  h.uncompressed_size = load_unaligned<uint32_t>(bytes.data() + 16);
+  const auto compression = static_cast<uint8_t>(bytes[20]);
+  h.flags = static_cast<uint8_t>(bytes[21]) & 0x7F;
+  h.quality_score = static_cast<uint8_t>(bytes[22]);
+  if (h.version_major != 1) return fail(fmt::format("version {}.{} at offset 0x4: expected 1.x", h.version_major, h.version_minor));
+  if (model_type_name(h.model_type).empty()) return fail(fmt::format("model type {:#06x} at offset 0x6 is not one aprender defines", h.model_type));
+  if (compression > 3) return fail(fmt::format("compression {} at offset 0x14: expected 0 (none), 1-2 (zstd) or 3 (lz4)", compression));
+  h.compression = static_cast<Compression>(compression);
+  if (h.uncompressed_size > kMaxUncompressedSize) {
+    return fail(fmt::format("uncompressed_size {} at offset 0x10 exceeds aprender's limit of 1 GiB", h.uncompressed_size));
+  }
+  // header ‖ metadata ‖ payload [‖ signature ‖ public key] ‖ crc32, all sizes in 64 bits
+  const uint64_t trailer = 4 + (c.is_signed() ? kSignatureSize + kPublicKeySize : 0);
+  const uint64_t expected = uint64_t{kHeaderSize} + h.metadata_size + h.payload_size + trailer;
+  if (expected != bytes.size()) {
+    return fail(fmt::format("header sizes (metadata {} at 0x8, payload {} at 0xc{}) make a {}-byte file, but it has {} bytes", h.metadata_size,
+                            h.payload_size, c.is_signed() ? ", signed" : "", expected, bytes.size()));
+  }
+  const size_t crc_at = bytes.size() - 4;
+  c.checksum = load_unaligned<uint32_t>(bytes.data() + crc_at);
+  if (const uint32_t computed = crc32(bytes.first(crc_at)); computed != c.checksum) {
+    return Error{ErrorCode::checksum, fmt::format("{}: checksum at offset {:#x} is {:#010x}, the CRC-32 of the preceding bytes is {:#010x}", source, crc_at,
+                                                  c.checksum, computed)};
+  }
+  const size_t payload_at = kHeaderSize + h.metadata_size;
+  c.payload = bytes.subspan(payload_at, h.payload_size);
+  c.signed_bytes = bytes.first(payload_at + h.payload_size);
+  if (c.is_signed()) {
+    c.signature = bytes.subspan(payload_at + h.payload_size, kSignatureSize);
+    c.public_key = bytes.subspan(payload_at + h.payload_size + kSignatureSize, kPublicKeySize);
+  }
+  if (c.encrypted() && h.payload_size < kSaltSize + kNonceSize + kTagSize) {
+    return fail(fmt::format("encrypted payload of {} bytes is shorter than salt, nonce and tag ({} bytes)", h.payload_size, kSaltSize + kNonceSize + kTagSize));
+  }
+  if (!c.encrypted() && h.compression == Compression::none && h.payload_size != h.uncompressed_size) {
+    return fail(fmt::format("stored payload is {} bytes, but uncompressed_size at 0x10 says {}", h.payload_size, h.uncompressed_size));
+  }
+  c.metadata = nlohmann::json::from_msgpack(bytes.subspan(kHeaderSize, h.metadata_size), true, false);
+  if (c.metadata.is_discarded()) return fail(fmt::format("metadata at offset 0x20 ({} bytes) is not valid MessagePack", h.metadata_size));
+  if (!c.metadata.is_object()) return fail("metadata at offset 0x20 is not a MessagePack map");
+  return c;
+}
+
+/// Decompresses a (decrypted) v1 payload `stored` to the header's uncompressed_size into a new buffer.
+inline Result<std::vector<std::byte>> decompress_apr_v1_payload(const AprV1Header& header, std::span<const std::byte> stored, std::string_view source) {
+  using apr_v1::Compression;
+  std::vector<std::byte> out(header.uncompressed_size);
+  Result<void> status = ok();
+  switch (header.compression) {
+    case Compression::none:
+      if (stored.size() != out.size()) {
+        return make_error(ErrorCode::format, "{}: payload is {} bytes, but uncompressed_size says {}", source, stored.size(), out.size());
+      }
+      std::copy(stored.begin(), stored.end(), out.begin());
+      return out;
+    case Compression::zstd_3:
+    case Compression::zstd_19: status = decompress(Codec::zstd, stored, out); break;
+    case Compression::lz4: {
+      if (stored.size() < 4) return make_error(ErrorCode::format, "{}: lz4 payload of {} bytes has no size prefix", source, stored.size());
+      const uint32_t prefix = load_unaligned<uint32_t>(stored.data());
+      if (prefix != header.uncompressed_size) {
+        return make_error(ErrorCode::format, "{}: lz4 payload's size prefix says {} bytes, but uncompressed_size says {}", source, prefix, header.uncompressed_size);
+      }
+      status = decompress(Codec::lz4, stored.subspan(4), out);
+      break;
+    }
+  }
+  if (!status) return std::move(status).error().with_context(fmt::format("{}: payload", source));
+  return out;
+}
+
+/// An APR v1 file mapped read-only and validated.
+class AprV1File {
+ public:
+  /// Maps and validates `path`.
+  static Result<AprV1File> open(const std::string& path) {
+    auto mapped = MappedFile::open(path);
+    if (!mapped) return std::move(mapped).error();
+    auto contents = parse_apr_v1(mapped->bytes(), path);
+    if (!contents) return std::move(contents).error();
+    return AprV1File(std::move(mapped).value(), std::move(contents).value());
+  }
+
+  /// The parsed views (valid while this object lives).
+  [[nodiscard]] const AprV1Contents& contents() const { return contents_; }
+  /// The header fields.
+  [[nodiscard]] const AprV1Header& header() const { return contents_.header; }
+  /// The metadata (MessagePack map as JSON).
+  [[nodiscard]] const nlohmann::json& metadata() const { return contents_.metadata; }
+  /// The model type's name, e.g. "LogisticRegression".
+  [[nodiscard]] std::string_view model_type() const { return apr_v1::model_type_name(contents_.header.model_type); }
+  /// Path the file was opened with.
+  [[nodiscard]] const std::string& path() const { return file_.path(); }
+
+  /// The payload (bincode of the model) decompressed; encrypted files need apr_v1_security.hpp's
+  /// decrypt_apr_v1_payload instead.
+  [[nodiscard]] Result<std::vector<std::byte>> payload() const {
+    if (contents_.encrypted()) return make_error(ErrorCode::crypto, "{}: the payload is encrypted; a passphrase is needed to read it", path());
+    return decompress_apr_v1_payload(contents_.header, contents_.payload, path());
+  }
+
+  /// A JSON summary: header fields, metadata, sizes and the verified checksum.
+  [[nodiscard]] nlohmann::json summary() const {
+    const AprV1Header& h = contents_.header;
+    nlohmann::json flags = nlohmann::json::array();
+    for (const auto& [bit, name] : {std::pair{apr_v1::kEncrypted, "encrypted"}, std::pair{apr_v1::kSigned, "signed"}, std::pair{apr_v1::kStreaming, "streaming"},
+                                    std::pair{apr_v1::kLicensed, "licensed"}, std::pair{apr_v1::kTruenoNative, "trueno_native"},
+                                    std::pair{apr_v1::kQuantized, "quantized"}, std::pair{apr_v1::kHasModelCard, "has_model_card"}}) {
+      if (h.flags & bit) flags.push_back(name);
+    }
+    return {{"format", "apr-v1"}, {"version", fmt::format("{}.{}", h.version_major, h.version_minor)}, {"model_type", std::string(model_type())},
+            {"model_type_code", h.model_type}, {"compression", std::string(apr_v1::compression_name(h.compression))}, {"flags", flags},
+            {"quality_score", h.quality_score}, {"metadata_size", h.metadata_size}, {"payload_size", h.payload_size},
+            {"uncompressed_size", h.uncompressed_size}, {"checksum", fmt::format("{:#010x}", contents_.checksum)}, {"metadata", contents_.metadata}};
+  }
+
+ private:
+  AprV1File(MappedFile file, AprV1Contents contents) : file_(std::move(file)), contents_(std::move(contents)) {}
+  MappedFile file_;
+  AprV1Contents contents_;
+};
 
 }  // namespace apr::format
 
@@ -6502,8 +6993,19 @@ inline Result<std::unique_ptr<TensorFile>> open_tensor_file(const std::string& p
       if (!file) return std::move(file).error();
       return std::unique_ptr<TensorFile>(std::move(file).value());
     }
-    case FileFormat::safetensors:
     case FileFormat::json: {
+      auto mapped = MappedFile::open(path);
+      if (!mapped) return std::move(mapped).error();
+      if (is_apr_manifest_text(std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->size()))) {
+        auto file = AprShardedFile::open(path);
+        if (!file) return std::move(file).error();
+        return std::unique_ptr<TensorFile>(std::move(file).value());
+      }
+      auto file = SafeTensorsFile::open(path);
+      if (!file) return std::move(file).error();
+      return std::unique_ptr<TensorFile>(std::move(file).value());
+    }
+    case FileFormat::safetensors: {
       auto file = SafeTensorsFile::open(path);
       if (!file) return std::move(file).error();
       return std::unique_ptr<TensorFile>(std::move(file).value());
@@ -6671,6 +7173,106 @@ inline Result<void> write_gguf(const std::string& path, std::vector<GgufEntry> e
   if (!status) return status;
   return (*file)->commit();
 }
+
+}  // namespace apr::format
+
+// ---- apr/format/model_metadata.hpp ----
+/// @file model_metadata.hpp
+/// @brief ModelMetadata: typed, null-safe accessors over an APR file's metadata JSON (aprender's
+/// fields, apr's artefacts such as the model card), so callers never index raw JSON by hand.
+
+
+
+namespace apr::format {
+
+/// The `quantization` block of APR metadata.
+struct QuantizationInfo {
+  std::string quant_type;                 ///< e.g. "Q4_0", "Q8_0", "F16"
+  std::optional<uint32_t> bits;           ///< bits per weight (null in the file: absent)
+  std::optional<uint32_t> block_size;     ///< values per block; absent for unblocked dtypes
+  bool symmetric = true;                  ///< whether the scales are zero-centred
+};
+
+/// A read-only typed view of APR metadata; every accessor is empty when the key is absent, null
+/// or of another JSON type.
+class ModelMetadata {
+ public:
+  /// Views `json` (which must outlive the view).
+  explicit ModelMetadata(const nlohmann::json& json) noexcept : json_(&json) {}
+
+  /// `model_type`, e.g. "qwen2", "whisper".
+  [[nodiscard]] std::optional<std::string> model_type() const { return string("model_type"); }
+  /// `architecture` (falls back to `model_type`, as aprender writes both).
+  [[nodiscard]] std::optional<std::string> architecture() const {
+    auto value = string("architecture");
+    return value ? value : model_type();
+  }
+  /// `name`.
+  [[nodiscard]] std::optional<std::string> name() const { return string("name"); }
+  /// `description`.
+  [[nodiscard]] std::optional<std::string> description() const { return string("description"); }
+  /// `author` (the creator).
+  [[nodiscard]] std::optional<std::string> author() const { return string("author"); }
+  /// `version`.
+  [[nodiscard]] std::optional<std::string> version() const { return string("version"); }
+  /// `license`: the SPDX identifier (the full license block is `license_block`, apr_license.hpp).
+  [[nodiscard]] std::optional<std::string> license() const { return string("license"); }
+  /// `source`, e.g. "hf://Qwen/Qwen2-0.5B-Instruct".
+  [[nodiscard]] std::optional<std::string> source() const { return string("source"); }
+  /// `created_at` (ISO 8601).
+  [[nodiscard]] std::optional<std::string> created_at() const { return string("created_at"); }
+  /// `model_card`: the Markdown model card (a Hugging Face README.md, front matter included).
+  [[nodiscard]] std::optional<std::string> model_card() const { return string("model_card"); }
+  /// `chat_template` (Jinja text).
+  [[nodiscard]] std::optional<std::string> chat_template() const { return string("chat_template"); }
+  /// `param_count`.
+  [[nodiscard]] std::optional<uint64_t> param_count() const { return unsigned_integer("param_count"); }
+  /// `total_size`: bytes of tensor data.
+  [[nodiscard]] std::optional<uint64_t> total_size() const { return unsigned_integer("total_size"); }
+
+  /// `quantization`, when the block is present with a string `quant_type`.
+  [[nodiscard]] std::optional<QuantizationInfo> quantization() const {
+    const nlohmann::json* block = field("quantization");
+    if (block == nullptr || !block->is_object()) return std::nullopt;
+    const ModelMetadata inner(*block);
+    auto type = inner.string("quant_type");
+    if (!type) return std::nullopt;
+    QuantizationInfo info{*type, {}, {}, true};
+    if (auto bits = inner.unsigned_integer("bits"); bits && *bits <= UINT32_MAX) info.bits = static_cast<uint32_t>(*bits);
+    if (auto block_size = inner.unsigned_integer("block_size"); block_size && *block_size <= UINT32_MAX) {
+      info.block_size = static_cast<uint32_t>(*block_size);
+    }
+    if (const nlohmann::json* symmetric = inner.field("symmetric"); symmetric != nullptr && symmetric->is_boolean()) info.symmetric = symmetric->get<bool>();
+    return info;
+  }
+
+  /// Any key's raw JSON (apr's free-form extras, e.g. "generation_config"); nullptr when absent or null.
+  [[nodiscard]] const nlohmann::json* field(std::string_view key) const {
+    if (!json_->is_object()) return nullptr;
+    const auto it = json_->find(key);
+    return it == json_->end() || it->is_null() ? nullptr : &*it;
+  }
+
+  /// The string at `key`, if it is one.
+  [[nodiscard]] std::optional<std::string> string(std::string_view key) const {
+    const nlohmann::json* value = field(key);
+    if (value == nullptr || !value->is_string()) return std::nullopt;
+    return value->get<std::string>();
+  }
+
+  /// The non-negative integer at `key`, if it is one.
+  [[nodiscard]] std::optional<uint64_t> unsigned_integer(std::string_view key) const {
+    const nlohmann::json* value = field(key);
+    if (value == nullptr || !value->is_number_integer()) return std::nullopt;
+    if (value->is_number_unsigned()) return value->get<uint64_t>();
+    const int64_t signed_value = value->get<int64_t>();
+    if (signed_value < 0) return std::nullopt;
+    return static_cast<uint64_t>(signed_value);
+  }
+
+ private:
+  const nlohmann::json* json_;
+};
 
 }  // namespace apr::format
 
@@ -8003,10 +8605,38 @@ struct ImportSources {
   nlohmann::json tokenizer_config;  ///< tokenizer_config.json (may be null)
   nlohmann::json generation_config; ///< generation_config.json (may be null)
   std::string tokenizer_json;       ///< tokenizer.json text (may be empty)
+  std::string model_card;           ///< README.md: the model card (may be empty)
 };
 
-/// Reads config.json, tokenizer_config.json, generation_config.json and tokenizer.json from `folder`
-/// (all but config.json optional).
+/// The `license:` scalar of a model card's YAML front matter (`---` lines around `key: value`
+/// lines at the top, as the Hugging Face hub writes them); empty when there is none.
+inline std::string model_card_license(std::string_view card) {
+  const auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+  };
+  size_t position = 0;
+  const auto next_line = [&]() -> std::optional<std::string_view> {
+    if (position >= card.size()) return std::nullopt;
+    const size_t end = std::min(card.find('\n', position), card.size());
+    const std::string_view line = card.substr(position, end - position);
+    position = end + 1;
+    return trim(line);
+  };
+  if (next_line() != std::optional<std::string_view>("---")) return {};
+  while (auto line = next_line()) {
+    if (*line == "---") break;
+    if (!line->starts_with("license:")) continue;
+    std::string_view value = trim(line->substr(8));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) value = value.substr(1, value.size() - 2);
+    return std::string(value);
+  }
+  return {};
+}
+
+/// Reads config.json, tokenizer_config.json, generation_config.json, tokenizer.json and the
+/// model card README.md from `folder` (all but config.json optional).
 inline Result<ImportSources> read_import_sources(const std::filesystem::path& folder) {
   ImportSources sources;
   auto config = read_json_file(folder / "config.json");
@@ -8023,11 +8653,13 @@ inline Result<ImportSources> read_import_sources(const std::filesystem::path& fo
     if (!json) return std::move(json).error();
     sources.generation_config = std::move(json).value();
   }
-  if (std::filesystem::exists(folder / "tokenizer.json", ec)) {
-    std::ifstream in(folder / "tokenizer.json", std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    sources.tokenizer_json = text.str();
+  for (auto [name, text] : {std::pair{"tokenizer.json", &sources.tokenizer_json}, std::pair{"README.md", &sources.model_card}}) {
+    if (!std::filesystem::exists(folder / name, ec)) continue;
+    std::ifstream in(folder / name, std::ios::binary);
+    std::stringstream contents;
+    contents << in.rdbuf();
+    if (!in) return make_error(ErrorCode::io, "{}: cannot read", (folder / name).string());
+    *text = contents.str();
   }
   return sources;
 }
@@ -8079,6 +8711,10 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
   }
   if (!sources.tokenizer_json.empty()) m["tokenizer.json"] = sources.tokenizer_json;
   if (!sources.generation_config.is_null()) m["generation_config"] = sources.generation_config;
+  if (!sources.model_card.empty()) {
+    m["model_card"] = sources.model_card;
+    if (auto license = model_card_license(sources.model_card); !license.empty()) m["license"] = license;
+  }
   return m;
 }
 
@@ -11677,7 +12313,6 @@ class ChatSession {
 /// total probability of the timestamps exceeds that of every single text token, only a
 /// timestamp may follow. avg_logprob = Σ log p(chosen, after the rules) / (tokens + 1).
 
-#include <set>
 
 
 

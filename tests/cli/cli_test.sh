@@ -55,6 +55,34 @@ check "quantized file runs" 0 '"ids"' -- "$apr" run "$work/v512-q4.apr" --prompt
 check "bad quantize level" 2 "expected f32" -- "$apr" convert "$work/v512-f16.apr" --quantize q3 -o "$work/x.apr"
 check "export safetensors" 0 "tensors" -- "$apr" export "$work/micro.apr" --format safetensors -o "$work/export/model.safetensors"
 check "exported file reads back" 0 "26 tensors" -- "$apr" inspect "$work/export/model.safetensors"
+# sharded APR: shards + manifest, opened and run like one file
+mkdir -p "$work/sharded"
+check "import into shards" 0 "in [0-9]* shards" -- "$apr" import "$micro" -o "$work/sharded/micro.apr" --max-shard-size 2MB
+check "the manifest names its shards" 0 '"filename": "micro-00001-of-' -- cat "$work/sharded/micro.apr.index.json"
+check "inspect the manifest" 0 "26 tensors" -- "$apr" inspect "$work/sharded/micro.apr.index.json"
+check "validate checks every shard" 0 "footer CRC-32 of every shard" -- "$apr" validate "$work/sharded/micro.apr.index.json"
+"$apr" run "$work/micro.apr" --prompt-ids 1,2,3 -n 4 --greedy --json > "$work/single.json" 2>/dev/null
+"$apr" run "$work/sharded/micro.apr.index.json" --prompt-ids 1,2,3 -n 4 --greedy --json > "$work/sharded.json" 2>/dev/null
+check "the sharded model generates what the single file does" 0 "" -- cmp <(grep -o '"ids": \[[^]]*\]' "$work/single.json") <(grep -o '"ids": \[[^]]*\]' "$work/sharded.json")
+check "convert a sharded model back to one file" 0 "26 tensors" -- "$apr" convert "$work/sharded/micro.apr.index.json" -o "$work/unsharded.apr"
+check "bad shard size" 2 "expected a number of bytes" -- "$apr" import "$micro" -o "$work/x.apr" --max-shard-size 2XB
+
+# APR v1 (aprender's classic ML files): read and described, refused as a tensor model
+v1=$fixtures/apr/real/v1_logistic_regression_mnist.apr
+check "inspect an APR v1 file" 0 "LogisticRegression" -- "$apr" inspect "$v1"
+check "inspect an APR v1 file as JSON" 0 '"aprender_version": "0.11.0"' -- "$apr" inspect "$v1" --json
+check "a v1 file is no tensor model" 3 "classic ML model" -- "$apr" tensors "$v1"
+
+# the model card (a hub README.md) travels in the file and back out beside an export
+mkdir -p "$work/carded" "$work/carded-export"
+cp "$micro"/config.json "$micro"/model.safetensors "$micro"/tokenizer.json "$micro"/tokenizer_config.json "$work/carded/"
+printf -- '---\nlicense: apache-2.0\nlanguage: en\n---\n# Micro\nA test card.\n' > "$work/carded/README.md"
+check "import keeps the model card" 0 "tensors" -- "$apr" import "$work/carded" -o "$work/carded.apr"
+check "the card's license is the file's license" 0 '"license": "apache-2.0"' -- "$apr" inspect "$work/carded.apr" --json
+check "the card itself is in the metadata" 0 'A test card' -- "$apr" inspect "$work/carded.apr" --json
+check "export writes the card beside the tensors" 0 "README.md: model_card" -- "$apr" export "$work/carded.apr" --format safetensors -o "$work/carded-export/model.safetensors"
+check "exported card is the imported one" 0 "" -- cmp "$work/carded/README.md" "$work/carded-export/README.md"
+check "exported tokenizer is the imported one" 0 "" -- cmp "$micro/tokenizer.json" "$work/carded-export/tokenizer.json"
 
 moe=$fixtures/qwen2/qwen2moe-micro
 check "run qwen2-moe" 0 '"ids"' -- "$apr" run "$moe" --prompt-ids 206,495,189 -n 3 --json

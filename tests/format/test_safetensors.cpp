@@ -1,12 +1,15 @@
-// SafeTensors reader: fixture files, sharded index, and every malformed-header error.
+// SafeTensors reader and writer: fixture files, sharded index, every malformed-header error, and
+// write/read round trips.
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "apr/format/safetensors.hpp"
+#include "apr/format/safetensors_writer.hpp"
 #include "test_support.hpp"
 
 using namespace apr;
@@ -89,4 +92,84 @@ TEST_CASE("a sharded index opens as one file; missing and duplicate tensors are 
   REQUIRE(SafeTensorsFile::open(test::temp_path("duplicate.index.json")).error().message.find("appears in more than one shard") != std::string::npos);
   write("escape.index.json", R"({"weight_map":{"a":"../etc/passwd"}})");
   REQUIRE(SafeTensorsFile::open(test::temp_path("escape.index.json")).error().message.find("not a file beside the index") != std::string::npos);
+}
+
+TEST_CASE("the writer round-trips every dtype and __metadata__ with 8-byte aligned data", "[safetensors][writer]") {
+  // one tensor per dtype, with sizes that leave the header and each tensor at odd lengths
+  const std::vector<std::pair<DType, size_t>> kinds = {{DType::f64, 3}, {DType::f32, 5}, {DType::f16, 7}, {DType::bf16, 1}, {DType::i64, 2},
+                                                       {DType::i32, 3}, {DType::i16, 5}, {DType::i8, 9}, {DType::u8, 11}, {DType::boolean, 13}};
+  std::vector<std::vector<std::byte>> payloads;
+  std::vector<AprWriteTensor> tensors;
+  uint8_t next = 1;
+  for (const auto& [dtype, count] : kinds) {
+    const std::string name = "t." + std::string(*safetensors_dtype_name(dtype));
+    std::vector<std::byte> bytes(count * dtype_info(dtype).block_bytes);
+    for (auto& b : bytes) b = std::byte{dtype == DType::boolean ? uint8_t(next++ % 2) : next++};
+    payloads.push_back(bytes);
+    tensors.push_back({name, dtype, Shape{count}, bytes.size(), std::nullopt,
+                       [data = payloads.back()](ByteSink& sink) { return sink.write(data); }});
+  }
+  const std::string path = test::temp_path("writer_dtypes.safetensors");
+  REQUIRE(write_safetensors(path, tensors, {{"format", "pt"}, {"note", "ünïcode \"quoted\""}}));
+  auto file = SafeTensorsFile::open(path);
+  REQUIRE(file);
+  REQUIRE((*file)->metadata() == nlohmann::json{{"format", "pt"}, {"note", "ünïcode \"quoted\""}});
+  REQUIRE((*file)->tensors().size() == kinds.size());
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    const TensorView* t = (*file)->find(tensors[i].name);
+    REQUIRE(t != nullptr);
+    CHECK(t->dtype == kinds[i].first);
+    CHECK(t->shape == Shape{kinds[i].second});
+    REQUIRE(t->bytes.size() == payloads[i].size());
+    CHECK(std::memcmp(t->bytes.data(), payloads[i].data(), payloads[i].size()) == 0);
+  }
+  // the 8-byte length, then the header padded so the data section starts on an 8-byte boundary
+  std::ifstream in(path, std::ios::binary);
+  uint64_t header_length = 0;
+  in.read(reinterpret_cast<char*>(&header_length), 8);
+  CHECK((8 + header_length) % 8 == 0);
+}
+
+TEST_CASE("rewriting the qwen2-v512 fixture keeps every tensor's bytes", "[safetensors][writer]") {
+  auto source = SafeTensorsFile::open(test::fixture("qwen2/qwen2-v512/model.safetensors"));
+  REQUIRE(source);
+  std::vector<AprWriteTensor> tensors;
+  for (const auto& t : (*source)->tensors()) tensors.push_back(AprWriteTensor::from_view(t));
+  const std::string path = test::temp_path("qwen2-v512-rewritten.safetensors");
+  REQUIRE(write_safetensors(path, tensors));
+  auto copy = SafeTensorsFile::open(path);
+  REQUIRE(copy);
+  REQUIRE((*copy)->tensors().size() == (*source)->tensors().size());
+  for (const auto& t : (*source)->tensors()) {
+    const TensorView* u = (*copy)->find(t.name);
+    REQUIRE(u != nullptr);
+    CHECK(u->dtype == t.dtype);
+    CHECK(u->shape == t.shape);
+    REQUIRE(u->bytes.size() == t.bytes.size());
+    CHECK(std::memcmp(u->bytes.data(), t.bytes.data(), t.bytes.size()) == 0);
+    CHECK((*copy)->data_offset(*u).value() % 8 == 0);
+  }
+  // a second rewrite of the rewrite is byte-identical: the writer's output is canonical
+  std::vector<AprWriteTensor> again;
+  for (const auto& t : (*copy)->tensors()) again.push_back(AprWriteTensor::from_view(t));
+  const std::string path2 = test::temp_path("qwen2-v512-rewritten2.safetensors");
+  REQUIRE(write_safetensors(path2, again));
+  std::ifstream a(path, std::ios::binary), b(path2, std::ios::binary);
+  const std::string bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  CHECK(bytes_a == bytes_b);
+}
+
+TEST_CASE("the writer refuses dtypes SafeTensors lacks and duplicate names, leaving no file", "[safetensors][writer]") {
+  const std::string path = test::temp_path("writer_refused.safetensors");
+  std::filesystem::remove(path);
+  std::vector<AprWriteTensor> q4 = {{"w", DType::q4_0, Shape{32}, 18, std::nullopt, [](ByteSink&) { return Result<void>{}; }}};
+  auto status = write_safetensors(path, q4);
+  REQUIRE_FALSE(status);
+  CHECK(status.error().message.find("tensor 'w': SafeTensors has no") != std::string::npos);
+  const auto empty = [](ByteSink& sink) { return sink.write(std::span<const std::byte>()); };
+  std::vector<AprWriteTensor> twice = {{"a", DType::u8, Shape{0}, 0, std::nullopt, empty}, {"a", DType::u8, Shape{0}, 0, std::nullopt, empty}};
+  status = write_safetensors(path, twice);
+  REQUIRE_FALSE(status);
+  CHECK(status.error().message == path + ": tensor 'a' given twice");
+  CHECK_FALSE(std::filesystem::exists(path));
 }

@@ -1,14 +1,17 @@
 // apr import / convert / export: between Hugging Face folders, SafeTensors and APR, with the
 // precision gate on every dtype conversion.
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "apr/eval/precision_gate.hpp"
 #include "apr/eval/whisper_precision_gate.hpp"
+#include "apr/format/apr_shards.hpp"
 #include "apr/format/apr_writer.hpp"
 #include "apr/format/convert.hpp"
 #include "apr/format/detect.hpp"
+#include "apr/format/model_metadata.hpp"
 #include "apr/format/safetensors_writer.hpp"
 #include "apr/format/tensor_values.hpp"
 #include "apr/models/apr_metadata.hpp"
@@ -78,8 +81,51 @@ Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nl
   return nlohmann::json{{"output", output}, {"tensors", file.tensors().size()}, {"parameters", params}, {"bytes", (*written)->bytes().size()}};
 }
 
+/// Parses a size such as "500MB", "2GB" (powers of 1000, as Hugging Face's max_shard_size),
+/// "64MiB" (powers of 1024) or a plain byte count.
+Result<uint64_t> parse_byte_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
+  static const std::map<std::string, uint64_t> kUnits = {{"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000},
+                                                         {"KiB", 1024}, {"MiB", 1 << 20}, {"GiB", 1 << 30}};
+  const auto scale = kUnits.find(unit);
+  if (digits == 0 || digits > 12 || scale == kUnits.end()) {
+    return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: expected a number of bytes, optionally with KB, MB, GB, KiB, MiB or GiB", text);
+  }
+  const uint64_t value = std::stoull(text.substr(0, digits)) * scale->second;
+  if (value == 0) return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: must be positive", text);
+  return value;
+}
+
+/// Writes `file`'s tensors as APR shards of at most `limit` bytes beside `output`, then reopens
+/// the manifest (which checks every shard) and compares tensor and parameter counts.
+Result<nlohmann::json> write_and_verify_shards(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint64_t limit,
+                                               uint16_t flags) {
+  std::vector<format::AprWriteTensor> tensors;
+  uint64_t params = 0;
+  for (const auto& t : file.tensors()) {
+    tensors.push_back(format::AprWriteTensor::from_view(t));
+    params += t.numel();
+  }
+  auto manifest = format::write_apr_sharded(output, metadata, std::move(tensors), limit, flags);
+  if (!manifest) return std::move(manifest).error();
+  const std::string manifest_path = format::apr_manifest_path(output);
+  auto written = format::AprShardedFile::open(manifest_path);
+  if (!written) return std::move(written).error();
+  uint64_t written_params = 0;
+  for (const auto& t : (*written)->tensors()) written_params += t.numel();
+  if ((*written)->tensors().size() != file.tensors().size() || written_params != params) {
+    return make_error(ErrorCode::validation, "{}: wrote {} tensors / {} parameters, the source has {} / {}", manifest_path, (*written)->tensors().size(),
+                      written_params, file.tensors().size(), params);
+  }
+  nlohmann::json shards = nlohmann::json::array();
+  for (const auto& shard : manifest->shards) shards.push_back({{"filename", shard.filename}, {"size", shard.size}, {"tensors", shard.tensors.size()}});
+  return nlohmann::json{{"output", manifest_path}, {"tensors", file.tensors().size()}, {"parameters", params}, {"shards", shards}};
+}
+
 struct ConvertFlags {
-  std::string source, output, quantize, name, compress = "none";
+  std::string source, output, quantize, name, compress = "none", max_shard_size;
   int level = -1;
   bool force = false, json = false;
 };
@@ -117,6 +163,19 @@ int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann
   const auto codec = *format::parse_codec(flags.compress);
   const format::AprEncoding encoding{codec, flags.level < 0 ? format::default_level(codec) : flags.level, nullptr};
   if (!format::valid_level(codec, encoding.level)) return report_error(make_error(ErrorCode::invalid_argument, "--level {} is not valid for {}", encoding.level, flags.compress));
+  metadata.erase("sharding");  // a sharded source's block; a sharded output gets its own per shard
+  if (!flags.max_shard_size.empty()) {
+    if (codec != format::Codec::none) return report_error(make_error(ErrorCode::invalid_argument, "--max-shard-size and --compress cannot be combined yet"));
+    auto limit = parse_byte_size(flags.max_shard_size);
+    if (!limit) return report_error(limit.error());
+    auto written = write_and_verify_shards(*result, metadata, flags.output, *limit, file_flags);
+    if (!written) return report_error(written.error());
+    report["written"] = *written;
+    if (flags.json) print_json(report);
+    else fmt::print("{}: {} tensors, {} parameters in {} shards\n", (*written)["output"].get<std::string>(), (*written)["tensors"].get<size_t>(),
+                    (*written)["parameters"].get<uint64_t>(), (*written)["shards"].size());
+    return kOk;
+  }
   auto written = write_and_verify(*result, metadata, flags.output, file_flags, codec == format::Codec::none ? nullptr : &encoding);
   if (!written) return report_error(written.error());
   report["written"] = *written;
@@ -136,6 +195,7 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     import->add_option("-o,--output", flags->output, "output .apr file")->required();
     import->add_option("--quantize", flags->quantize, "convert matrices to f16, bf16, q8_0 or q4_0 (precision gate applies)");
     import->add_option("--name", flags->name, "model name in the metadata (default: the output's stem)");
+    import->add_option("--max-shard-size", flags->max_shard_size, "split into APR shards of at most this much tensor data (e.g. 2GB) plus OUTPUT.index.json");
     import->add_flag("--force", flags->force, "write even when the precision gate fails");
     import->add_flag("--json", flags->json, "print JSON");
     registry.add(import, [flags] {
@@ -162,11 +222,12 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
   {
     auto flags = std::make_shared<ConvertFlags>();
     auto* convert = app.add_subcommand("convert", "Convert an APR file's matrices to another dtype (with the precision gate) and/or store its tensors compressed");
-    convert->add_option("source", flags->source, "input .apr file")->required();
+    convert->add_option("source", flags->source, "input .apr file or shard manifest (.apr.index.json)")->required();
     convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0");
     convert->add_option("-o,--output", flags->output, "output .apr file")->required();
     convert->add_option("--compress", flags->compress, "store each tensor compressed where it shrinks: none, lz4 or zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
     convert->add_option("--level", flags->level, "compression level (zstd 1-22, default 3; lz4 0 fast or 1-12 HC)");
+    convert->add_option("--max-shard-size", flags->max_shard_size, "split into APR shards of at most this much tensor data (e.g. 2GB) plus OUTPUT.index.json");
     convert->add_flag("-f,--force", flags->force, "write even when the precision gate fails");
     convert->add_flag("--json", flags->json, "print JSON");
     registry.add(convert, [flags] {
@@ -243,12 +304,17 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
       }
       auto status = format::write_safetensors(flags->output, std::move(tensors), {{"format", "pt"}});
       if (!status) return report_error(status.error());
-      const auto& metadata = (*file)->metadata();
+      // the artefacts travel beside it, as in a Hugging Face folder
+      const format::ModelMetadata metadata((*file)->metadata());
       const fs::path folder = fs::path(flags->output).parent_path();
-      if (metadata.contains("tokenizer.json") && metadata["tokenizer.json"].is_string()) {
-        std::ofstream(folder / "tokenizer.json") << metadata["tokenizer.json"].get<std::string>();
-      }
       fmt::print("{}: {} tensors\n", flags->output, (*file)->tensors().size());
+      for (const auto& [key, name] : {std::pair{"tokenizer.json", "tokenizer.json"}, std::pair{"model_card", "README.md"}}) {
+        const auto text = metadata.string(key);
+        if (!text) continue;
+        const std::string path = (folder / name).string();
+        if (auto status = format::write_file_atomically(path, *text); !status) return report_error(status.error());
+        fmt::print("{}: {}\n", path, key);
+      }
       return int{kOk};
     });
   }

@@ -12,6 +12,8 @@
 
 #include "apr/format/apr_layout.hpp"
 #include "apr/format/apr_reader.hpp"
+#include "apr/format/apr_shards.hpp"
+#include "apr/format/apr_v1.hpp"
 #include "apr/format/crypto.hpp"
 #include "apr/format/detect.hpp"
 #include "apr/format/tensor_values.hpp"
@@ -132,6 +134,31 @@ void print_routing(const nlohmann::json& routing) {
   }
 }
 
+/// `apr inspect` of an APR v1 file: its header, metadata and verified checksum (and signature).
+int inspect_apr_v1(const std::string& path, bool json) {
+  auto file = format::AprV1File::open(path);
+  if (!file) return report(file.error());
+  nlohmann::json out = file->summary();
+  out["path"] = path;
+  if (file->contents().is_signed()) {
+    auto verified = format::verify_apr_v1_signature(file->contents(), path);
+    if (!verified) return report(verified.error());
+    out["signature"] = {{"algorithm", "ed25519"}, {"public_key", format::to_hex(file->contents().public_key)}, {"verified", true}};
+  }
+  if (json) {
+    print_json(out);
+    return int{kOk};
+  }
+  fmt::print("{} (APR v1 {}, a classic ML model: {})\n", path, out["version"].get<std::string>(), out["model_type"].get<std::string>());
+  fmt::print("  metadata {} bytes, payload {} bytes ({} when decompressed), compression {}, checksum {} ok\n", out["metadata_size"].get<uint32_t>(),
+             out["payload_size"].get<uint32_t>(), out["uncompressed_size"].get<uint32_t>(), out["compression"].get<std::string>(),
+             out["checksum"].get<std::string>());
+  if (!out["flags"].empty()) fmt::print("  flags: {}\n", fmt::join(out["flags"].get<std::vector<std::string>>(), ", "));
+  if (out.contains("signature")) fmt::print("  signed by {} (signature verified)\n", out["signature"]["public_key"].get<std::string>());
+  for (const auto& [key, value] : out["metadata"].items()) fmt::print("  {}: {}\n", key, value.is_string() ? value.get<std::string>() : value.dump());
+  return int{kOk};
+}
+
 }  // namespace
 
 void register_file_commands(CLI::App& app, Registry& registry) {
@@ -151,6 +178,7 @@ void register_file_commands(CLI::App& app, Registry& registry) {
     inspect->add_option("--prompt", flags->prompt, "text routed for --router-stats (default: a short English paragraph)");
     inspect->add_option("--prompt-ids", flags->prompt_ids, "token ids routed for --router-stats instead of text (models without a tokenizer)")->delimiter(',');
     registry.add(inspect, [flags] {
+      if (auto detected = format::detect_format(flags->path); detected && *detected == format::FileFormat::apr_v1) return inspect_apr_v1(flags->path, flags->json);
       auto file = open_any(flags->path);
       if (!file) return report(file.error());
       std::map<std::string, std::tuple<size_t, uint64_t, uint64_t>> by_dtype;  // tensors, params, bytes
@@ -299,6 +327,11 @@ void register_file_commands(CLI::App& app, Registry& registry) {
         if (const auto* apr_file = dynamic_cast<const format::AprFile*>(file->get())) {
           if (auto checksum = apr_file->verify_checksum()) passed.push_back("footer CRC-32");
           else problems.push_back(checksum.error().message);
+        }
+        if (const auto* sharded = dynamic_cast<const format::AprShardedFile*>(file->get())) {
+          passed.push_back(fmt::format("manifest: {} shards, each the shard it says, no tensor missing or duplicated", sharded->shards().size()));
+          if (auto checksums = sharded->verify_checksums()) passed.push_back("footer CRC-32 of every shard");
+          else problems.push_back(checksums.error().message);
         }
         for (const auto& t : (*file)->tensors()) {
           auto stats = tensor_stats(t);

@@ -21,11 +21,11 @@ namespace apr::cli {
 inline Result<std::unique_ptr<format::TensorFile>> open_any(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.apr"}) {
+    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.apr", "model.apr.index.json"}) {
       const auto candidate = std::filesystem::path(path) / name;
       if (std::filesystem::exists(candidate, ec)) return format::open_tensor_file(candidate.string());
     }
-    return make_error(ErrorCode::not_found, "{}: no model.safetensors, index or model.apr in this folder", path);
+    return make_error(ErrorCode::not_found, "{}: no model.safetensors, model.apr or index of either in this folder", path);
   }
   return format::open_tensor_file(path);
 }

@@ -117,6 +117,14 @@ class AtomicFile {
   ByteSink sink_;
 };
 
+/// Writes `text` to `path` through an AtomicFile: the old file or the whole new one, never a part.
+inline Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+  auto file = AtomicFile::create(path);
+  if (!file) return std::move(file).error();
+  if (auto status = (*file)->sink().write(std::as_bytes(std::span(text.data(), text.size()))); !status) return status;
+  return (*file)->commit();
+}
+
 /// One tensor to write: its index entry and a function that streams exactly `size` bytes.
 struct AprWriteTensor {
   std::string name;                                  ///< tensor name (≤ 256 bytes)

@@ -5,4 +5,5 @@
 
 #include "apr/format/apr_encryption.hpp"
 #include "apr/format/apr_signing.hpp"
+#include "apr/format/apr_v1_security.hpp"
 #include "apr/format/sodium_support.hpp"

@@ -10,6 +10,8 @@
 
 #include "apr/core/result.hpp"
 #include "apr/format/apr_reader.hpp"
+#include "apr/format/apr_shards.hpp"
+#include "apr/format/apr_shards.hpp"
 #include "apr/format/gguf.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/format/tensor_file.hpp"
@@ -65,8 +67,19 @@ inline Result<std::unique_ptr<TensorFile>> open_tensor_file(const std::string& p
       if (!file) return std::move(file).error();
       return std::unique_ptr<TensorFile>(std::move(file).value());
     }
-    case FileFormat::safetensors:
     case FileFormat::json: {
+      auto mapped = MappedFile::open(path);
+      if (!mapped) return std::move(mapped).error();
+      if (is_apr_manifest_text(std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->size()))) {
+        auto file = AprShardedFile::open(path);
+        if (!file) return std::move(file).error();
+        return std::unique_ptr<TensorFile>(std::move(file).value());
+      }
+      auto file = SafeTensorsFile::open(path);
+      if (!file) return std::move(file).error();
+      return std::unique_ptr<TensorFile>(std::move(file).value());
+    }
+    case FileFormat::safetensors: {
       auto file = SafeTensorsFile::open(path);
       if (!file) return std::move(file).error();
       return std::unique_ptr<TensorFile>(std::move(file).value());

@@ -3,10 +3,13 @@
 /// config.json, and the artefacts the model needs (tokenizer, chat template, generation config).
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -21,10 +24,38 @@ struct ImportSources {
   nlohmann::json tokenizer_config;  ///< tokenizer_config.json (may be null)
   nlohmann::json generation_config; ///< generation_config.json (may be null)
   std::string tokenizer_json;       ///< tokenizer.json text (may be empty)
+  std::string model_card;           ///< README.md: the model card (may be empty)
 };
 
-/// Reads config.json, tokenizer_config.json, generation_config.json and tokenizer.json from `folder`
-/// (all but config.json optional).
+/// The `license:` scalar of a model card's YAML front matter (`---` lines around `key: value`
+/// lines at the top, as the Hugging Face hub writes them); empty when there is none.
+inline std::string model_card_license(std::string_view card) {
+  const auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+  };
+  size_t position = 0;
+  const auto next_line = [&]() -> std::optional<std::string_view> {
+    if (position >= card.size()) return std::nullopt;
+    const size_t end = std::min(card.find('\n', position), card.size());
+    const std::string_view line = card.substr(position, end - position);
+    position = end + 1;
+    return trim(line);
+  };
+  if (next_line() != std::optional<std::string_view>("---")) return {};
+  while (auto line = next_line()) {
+    if (*line == "---") break;
+    if (!line->starts_with("license:")) continue;
+    std::string_view value = trim(line->substr(8));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) value = value.substr(1, value.size() - 2);
+    return std::string(value);
+  }
+  return {};
+}
+
+/// Reads config.json, tokenizer_config.json, generation_config.json, tokenizer.json and the
+/// model card README.md from `folder` (all but config.json optional).
 inline Result<ImportSources> read_import_sources(const std::filesystem::path& folder) {
   ImportSources sources;
   auto config = read_json_file(folder / "config.json");
@@ -41,11 +72,13 @@ inline Result<ImportSources> read_import_sources(const std::filesystem::path& fo
     if (!json) return std::move(json).error();
     sources.generation_config = std::move(json).value();
   }
-  if (std::filesystem::exists(folder / "tokenizer.json", ec)) {
-    std::ifstream in(folder / "tokenizer.json", std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    sources.tokenizer_json = text.str();
+  for (auto [name, text] : {std::pair{"tokenizer.json", &sources.tokenizer_json}, std::pair{"README.md", &sources.model_card}}) {
+    if (!std::filesystem::exists(folder / name, ec)) continue;
+    std::ifstream in(folder / name, std::ios::binary);
+    std::stringstream contents;
+    contents << in.rdbuf();
+    if (!in) return make_error(ErrorCode::io, "{}: cannot read", (folder / name).string());
+    *text = contents.str();
   }
   return sources;
 }
@@ -97,6 +130,10 @@ inline nlohmann::json apr_metadata_for_import(const format::TensorFile& file, co
   }
   if (!sources.tokenizer_json.empty()) m["tokenizer.json"] = sources.tokenizer_json;
   if (!sources.generation_config.is_null()) m["generation_config"] = sources.generation_config;
+  if (!sources.model_card.empty()) {
+    m["model_card"] = sources.model_card;
+    if (auto license = model_card_license(sources.model_card); !license.empty()) m["license"] = license;
+  }
   return m;
 }
 
