@@ -121,28 +121,26 @@ TEST_CASE("zstd and lz4 payloads decompress to the stored one", "[apr_v1]") {
   const std::vector<std::byte> plain(fixture->payload.begin(), fixture->payload.end());
   V1Parts parts{.metadata = msgpack({{"model_name", "mnist"}}), .uncompressed_size = static_cast<uint32_t>(plain.size())};
 
+  // builds the file with `compression` and `payload`, reads it back and decompresses the payload
+  const auto decoded = [&](uint8_t compression, const std::vector<std::byte>& payload) {
+    parts.compression = compression;
+    parts.payload = payload;
+    auto parsed = parse_apr_v1(build(parts), "c.apr");
+    REQUIRE(parsed);
+    auto out = decompress_apr_v1_payload(parsed->header, parsed->payload, "c.apr");
+    REQUIRE(out);
+    return *out;
+  };
   std::vector<std::byte> zstd(ZSTD_compressBound(plain.size()));
   zstd.resize(ZSTD_compress(zstd.data(), zstd.size(), plain.data(), plain.size(), 19));
-  parts.compression = 2;
-  parts.payload = zstd;
-  auto z = parse_apr_v1(build(parts), "z.apr");
-  REQUIRE(z);
-  auto unz = decompress_apr_v1_payload(z->header, z->payload, "z.apr");
-  REQUIRE(unz);
-  CHECK(*unz == plain);
+  CHECK(decoded(2, zstd) == plain);
 
   std::vector<std::byte> lz4(4 + LZ4_compressBound(static_cast<int>(plain.size())));
   const uint32_t size = static_cast<uint32_t>(plain.size());
   std::memcpy(lz4.data(), &size, 4);
   lz4.resize(4 + LZ4_compress_default(reinterpret_cast<const char*>(plain.data()), reinterpret_cast<char*>(lz4.data() + 4), static_cast<int>(plain.size()),
                                       static_cast<int>(lz4.size() - 4)));
-  parts.compression = 3;
-  parts.payload = lz4;
-  auto l = parse_apr_v1(build(parts), "l.apr");
-  REQUIRE(l);
-  auto unl = decompress_apr_v1_payload(l->header, l->payload, "l.apr");
-  REQUIRE(unl);
-  CHECK(*unl == plain);
+  CHECK(decoded(3, lz4) == plain);
 
   // a size prefix that disagrees with the header, and corrupt zstd, are errors
   parts.uncompressed_size = size + 1;
