@@ -27,6 +27,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# Debian's torch 1.13 runs conv1d's backward through oneDNN (mkldnn), which on this AMD EPYC
+# machine (a VM exposing AVX2) returns gradients with values of 1e17 and NaN now and then; clipping
+# then zeroes or poisons the step, and no run learned anything. PyTorch's own conv kernels are
+# correct (64 clips: CTC loss 52 -> 0.6 in 125 steps, where oneDNN's stayed at the blank plateau or
+# went NaN).
+torch.backends.mkldnn.enabled = False
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 import safetensors_io  # noqa: E402
@@ -51,6 +58,8 @@ def make_clip(job):
 
 
 FILTERS = speech_data.mel_filterbank(80)
+PEAK_LR = 1e-3
+CTC_WEIGHT = 0.3
 
 
 def sinusoids(length, channels):
@@ -241,36 +250,18 @@ def main():
         inputs[inputs < 0] = eot
         return mels, inputs, seqs[:, 1:]
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1.5e-3, betas=(0.9, 0.98), weight_decay=0.05)
+    # An auxiliary CTC head on the encoder output (dropped at export) makes the encoder learn the
+    # acoustics from the first steps; without it the decoder became a language model of the
+    # command sentences and ignored the audio (greedy WER 130%).
+    text_ids = len(tok.token_bytes)
+    ctc_head = nn.Linear(config["d_model"], text_ids + 1)  # the last class is CTC's blank
+    trained = [p for p in model.parameters() if p.requires_grad] + list(ctc_head.parameters())
+    optimizer = torch.optim.AdamW(trained, lr=PEAK_LR, betas=(0.9, 0.98), weight_decay=0.05)
     # Most steps see 8 s windows (400 encoder positions, ~20x cheaper than 30 s); one in six sees
     # full 30 s windows as apr feeds them, so the model also learns to ignore the zero padding.
-    warmup, short_frames = 50, 800
+    warmup, short_frames = 150, 800
     longest = max(m.shape[1] for _, _, m in train)
     assert longest <= short_frames, f"a clip has {longest} frames, more than a short window"
-    order = []
-    log = []
-    for step in range(args.steps):
-        full = rng.random() < 1 / 6
-        batch, frames = (6, speech_data.WINDOW_FRAMES) if full else (16, short_frames)
-        if len(order) < batch:
-            order += rng.sample(range(len(train)), len(train))
-        picked = order[:batch]
-        del order[:batch]
-        items = [example(train[i], train_texts[i], rng.random() < 0.5, rng.random() < 0.2, frames) for i in picked]
-        mels, inputs, targets = batch_of(items)
-        lr = 1.5e-3 * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        logits = model.decode(inputs, model.encode(mels))
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 50 == 0 or step == args.steps - 1:
-            log.append({"step": step, "loss": round(loss.item(), 4), "window_frames": frames})
-            print(f"step {step} loss {loss.item():.3f} ({frames} frames) lr {lr:.2e} {time.time() - start:.0f} s", flush=True)
-    train_seconds = time.time() - start
 
     @torch.no_grad()
     def greedy(mel):
@@ -283,16 +274,61 @@ def main():
             seq.append(int(logits[: len(tok.token_bytes)].argmax()))  # text tokens only
         return tok.decode(seq[4:]).strip()
 
+    def evaluate(clips):
+        """Greedy transcription of the first `clips` held-out clips: (word errors, words, per-clip results)."""
+        errors = total = 0
+        results = []
+        for (audio, settings, mel), text in zip(test[:clips], test_texts[:clips]):
+            window, _ = example((audio, settings, mel), text, False, False)
+            hypothesis = greedy(window)
+            e, n = word_errors(text, hypothesis)
+            errors += e
+            total += n
+            results.append({"reference": text, "hypothesis": hypothesis, "errors": e, **settings})
+        return errors, total, results
+
+    order = []
+    log = []
+    for step in range(args.steps):
+        full = rng.random() < 1 / 6
+        batch, frames = (6, speech_data.WINDOW_FRAMES) if full else (16, short_frames)
+        if len(order) < batch:
+            order += rng.sample(range(len(train)), len(train))
+        picked = order[:batch]
+        del order[:batch]
+        if not full:  # short windows end just after the batch's longest clip (the encoder's cost is ~linear in frames)
+            frames = min(short_frames, 64 * math.ceil((max(train[i][2].shape[1] for i in picked) + 48) / 64))
+        items = [example(train[i], train_texts[i], rng.random() < 0.5, rng.random() < 0.2, frames) for i in picked]
+        mels, inputs, targets = batch_of(items)
+        lr = PEAK_LR * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        audio = model.encode(mels)
+        logits = model.decode(inputs, audio)
+        attention_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        texts = [tok.encode(" " + train_texts[i]) for i in picked]
+        positions = torch.tensor([min(audio.shape[1], (train[i][2].shape[1] + 1) // 2) for i in picked])
+        ctc_loss = F.ctc_loss(ctc_head(audio).log_softmax(-1).transpose(0, 1).contiguous(), torch.tensor([t for text in texts for t in text]),
+                              positions, torch.tensor([len(text) for text in texts]), blank=text_ids, zero_infinity=True)
+        loss = attention_loss + CTC_WEIGHT * ctc_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if step % 50 == 0 or step == args.steps - 1:
+            log.append({"step": step, "loss": round(attention_loss.item(), 4), "ctc_loss": round(ctc_loss.item(), 4), "window_frames": frames})
+            print(f"step {step} loss {attention_loss.item():.3f} ctc {ctc_loss.item():.3f} ({frames} frames) lr {lr:.2e} "
+                  f"{time.time() - start:.0f} s", flush=True)
+        if step % 300 == 299:
+            model.eval()
+            errors, total, results = evaluate(20)
+            model.train()
+            print(f"  WER on 20 held-out clips {100 * errors / total:.1f}%; e.g. {results[0]['reference']!r} -> {results[0]['hypothesis']!r}",
+                  flush=True)
+    train_seconds = time.time() - start
+
     model.eval()
-    errors = total = 0
-    results = []
-    for (audio, settings, mel), text in zip(test, test_texts):
-        window, _ = example((audio, settings, mel), text, False, False)
-        hypothesis = greedy(window)
-        e, n = word_errors(text, hypothesis)
-        errors += e
-        total += n
-        results.append({"reference": text, "hypothesis": hypothesis, "errors": e, **settings})
+    errors, total, results = evaluate(len(test))
     wer = errors / total
     print(f"held-out WER (torch, greedy, no timestamps) {100 * wer:.2f}% over {total} words, {len(test)} clips", flush=True)
 
@@ -316,7 +352,7 @@ def main():
         "data": {"train_clips": len(train), "test_clips": len(test), "train_audio_hours": round(audio_seconds / 3600, 3),
                  "accents": speech_data.ACCENTS, "variants": speech_data.VARIANTS, "espeak-ng": "1.51+dfsg-10+deb12u2"},
         "tokenizer": {"vocab_size": tok.vocab_size, "bpe_tokens": len(tok.token_bytes)},
-        "model": config, "parameters": params, "steps": args.steps, "batch": {"800 frames": 16, "3000 frames": 6}, "seed": args.seed,
+        "model": config, "parameters": params, "steps": args.steps, "peak_lr": PEAK_LR, "ctc_weight": CTC_WEIGHT, "batch": {"800 frames": 16, "3000 frames": 6}, "seed": args.seed,
         "train_seconds": round(train_seconds), "torch": torch.__version__,
         "heldout": {"wer": round(wer, 4), "words": total, "errors": errors}, "log": log,
     }
