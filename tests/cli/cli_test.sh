@@ -66,6 +66,7 @@ check "validate checks every shard" 0 "footer CRC-32 of every shard" -- "$apr" v
 check "the sharded model generates what the single file does" 0 "" -- cmp <(grep -o '"ids": \[[^]]*\]' "$work/single.json") <(grep -o '"ids": \[[^]]*\]' "$work/sharded.json")
 check "convert a sharded model back to one file" 0 "26 tensors" -- "$apr" convert "$work/sharded/micro.apr.index.json" -o "$work/unsharded.apr"
 check "bad shard size" 2 "expected a number of bytes" -- "$apr" import "$micro" -o "$work/x.apr" --max-shard-size 2XB
+check "shard size that overflows" 2 "too large" -- "$apr" import "$micro" -o "$work/x.apr" --max-shard-size 999999999999GB
 
 # APR v1 (aprender's classic ML files): read and described, refused as a tensor model
 v1=$fixtures/apr/real/v1_logistic_regression_mnist.apr

@@ -1,5 +1,6 @@
 // apr import / convert / export: between Hugging Face folders, SafeTensors and APR, with the
 // precision gate on every dtype conversion.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -93,9 +94,10 @@ Result<uint64_t> parse_byte_size(const std::string& text) {
   if (digits == 0 || digits > 12 || scale == kUnits.end()) {
     return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: expected a number of bytes, optionally with KB, MB, GB, KiB, MiB or GiB", text);
   }
-  const uint64_t value = std::stoull(text.substr(0, digits)) * scale->second;
-  if (value == 0) return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: must be positive", text);
-  return value;
+  const uint64_t count = std::stoull(text.substr(0, digits));
+  if (count == 0) return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: must be positive", text);
+  if (count > UINT64_MAX / scale->second) return make_error(ErrorCode::invalid_argument, "--max-shard-size {}: too large", text);
+  return count * scale->second;
 }
 
 /// Writes `file`'s tensors as APR shards of at most `limit` bytes beside `output`, then reopens
