@@ -59,27 +59,42 @@ Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> sour
   return eval::precision_gate(*reference->model, *candidate->model, tokens, eval::default_thresholds(target));
 }
 
+/// Every tensor of `file` as a view to stream into a writer.
+std::vector<format::AprWriteTensor> tensors_to_write(const format::TensorFile& file) {
+  std::vector<format::AprWriteTensor> tensors;
+  for (const auto& t : file.tensors()) tensors.push_back(format::AprWriteTensor::from_view(t));
+  return tensors;
+}
+
+/// Parameters summed over `file`'s tensors.
+uint64_t parameter_count(const format::TensorFile& file) {
+  uint64_t params = 0;
+  for (const auto& t : file.tensors()) params += t.numel();
+  return params;
+}
+
+/// Checks that `written` (just written to `path`) holds as many tensors and parameters as `source`.
+Result<void> check_written_counts(const format::TensorFile& written, const format::TensorFile& source, const std::string& path) {
+  const uint64_t written_params = parameter_count(written), params = parameter_count(source);
+  if (written.tensors().size() != source.tensors().size() || written_params != params) {
+    return make_error(ErrorCode::validation, "{}: wrote {} tensors / {} parameters, the source has {} / {}", path, written.tensors().size(), written_params,
+                      source.tensors().size(), params);
+  }
+  return ok();
+}
+
 /// Writes `file`'s tensors and `metadata` as APR at `output`, then re-reads it and checks counts.
 Result<nlohmann::json> write_and_verify(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint16_t flags,
                                         const format::AprEncoding* encoding = nullptr) {
-  std::vector<format::AprWriteTensor> tensors;
-  uint64_t params = 0;
-  for (const auto& t : file.tensors()) {
-    tensors.push_back(format::AprWriteTensor::from_view(t));
-    params += t.numel();
-  }
-  auto status = format::write_apr(output, format::apr_metadata_text(metadata), std::move(tensors), flags, encoding);
+  auto status = format::write_apr(output, format::apr_metadata_text(metadata), tensors_to_write(file), flags, encoding);
   if (!status) return std::move(status).error();
   auto written = format::AprFile::open(output);
   if (!written) return std::move(written).error();
-  uint64_t written_params = 0;
-  for (const auto& t : (*written)->tensors()) written_params += t.numel();
-  if ((*written)->tensors().size() != file.tensors().size() || written_params != params) {
+  if (auto counts = check_written_counts(**written, file, output); !counts) {
     std::remove(output.c_str());
-    return make_error(ErrorCode::validation, "{}: wrote {} tensors / {} parameters, the source has {} / {}", output,
-                      (*written)->tensors().size(), written_params, file.tensors().size(), params);
+    return std::move(counts).error();
   }
-  return nlohmann::json{{"output", output}, {"tensors", file.tensors().size()}, {"parameters", params}, {"bytes", (*written)->bytes().size()}};
+  return nlohmann::json{{"output", output}, {"tensors", file.tensors().size()}, {"parameters", parameter_count(file)}, {"bytes", (*written)->bytes().size()}};
 }
 
 /// Parses a size such as "500MB", "2GB" (powers of 1000, as Hugging Face's max_shard_size),
@@ -104,26 +119,15 @@ Result<uint64_t> parse_byte_size(const std::string& text) {
 /// the manifest (which checks every shard) and compares tensor and parameter counts.
 Result<nlohmann::json> write_and_verify_shards(const format::TensorFile& file, const nlohmann::json& metadata, const std::string& output, uint64_t limit,
                                                uint16_t flags) {
-  std::vector<format::AprWriteTensor> tensors;
-  uint64_t params = 0;
-  for (const auto& t : file.tensors()) {
-    tensors.push_back(format::AprWriteTensor::from_view(t));
-    params += t.numel();
-  }
-  auto manifest = format::write_apr_sharded(output, metadata, std::move(tensors), limit, flags);
+  auto manifest = format::write_apr_sharded(output, metadata, tensors_to_write(file), limit, flags);
   if (!manifest) return std::move(manifest).error();
   const std::string manifest_path = format::apr_manifest_path(output);
   auto written = format::AprShardedFile::open(manifest_path);
   if (!written) return std::move(written).error();
-  uint64_t written_params = 0;
-  for (const auto& t : (*written)->tensors()) written_params += t.numel();
-  if ((*written)->tensors().size() != file.tensors().size() || written_params != params) {
-    return make_error(ErrorCode::validation, "{}: wrote {} tensors / {} parameters, the source has {} / {}", manifest_path, (*written)->tensors().size(),
-                      written_params, file.tensors().size(), params);
-  }
+  if (auto counts = check_written_counts(**written, file, manifest_path); !counts) return std::move(counts).error();
   nlohmann::json shards = nlohmann::json::array();
   for (const auto& shard : manifest->shards) shards.push_back({{"filename", shard.filename}, {"size", shard.size}, {"tensors", shard.tensors.size()}});
-  return nlohmann::json{{"output", manifest_path}, {"tensors", file.tensors().size()}, {"parameters", params}, {"shards", shards}};
+  return nlohmann::json{{"output", manifest_path}, {"tensors", file.tensors().size()}, {"parameters", parameter_count(file)}, {"shards", shards}};
 }
 
 struct ConvertFlags {
