@@ -8655,11 +8655,9 @@ inline Result<ImportSources> read_import_sources(const std::filesystem::path& fo
   }
   for (auto [name, text] : {std::pair{"tokenizer.json", &sources.tokenizer_json}, std::pair{"README.md", &sources.model_card}}) {
     if (!std::filesystem::exists(folder / name, ec)) continue;
-    std::ifstream in(folder / name, std::ios::binary);
-    std::stringstream contents;
-    contents << in.rdbuf();
-    if (!in) return make_error(ErrorCode::io, "{}: cannot read", (folder / name).string());
-    *text = contents.str();
+    auto contents = text::read_text_file((folder / name).string());
+    if (!contents) return std::move(contents).error();
+    *text = std::move(contents).value();
   }
   return sources;
 }

@@ -11,7 +11,6 @@
 #include "apr/core/result.hpp"
 #include "apr/format/apr_reader.hpp"
 #include "apr/format/apr_shards.hpp"
-#include "apr/format/apr_shards.hpp"
 #include "apr/format/gguf.hpp"
 #include "apr/format/safetensors.hpp"
 #include "apr/format/tensor_file.hpp"

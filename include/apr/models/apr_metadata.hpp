@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -15,6 +13,7 @@
 
 #include "apr/format/tensor_file.hpp"
 #include "apr/models/load.hpp"
+#include "apr/text/tokenizer.hpp"
 
 namespace apr::models {
 
@@ -74,11 +73,9 @@ inline Result<ImportSources> read_import_sources(const std::filesystem::path& fo
   }
   for (auto [name, text] : {std::pair{"tokenizer.json", &sources.tokenizer_json}, std::pair{"README.md", &sources.model_card}}) {
     if (!std::filesystem::exists(folder / name, ec)) continue;
-    std::ifstream in(folder / name, std::ios::binary);
-    std::stringstream contents;
-    contents << in.rdbuf();
-    if (!in) return make_error(ErrorCode::io, "{}: cannot read", (folder / name).string());
-    *text = contents.str();
+    auto contents = text::read_text_file((folder / name).string());
+    if (!contents) return std::move(contents).error();
+    *text = std::move(contents).value();
   }
   return sources;
 }
