@@ -1,4 +1,5 @@
-// Audio loading: every fixture WAV variant (16 kHz s16, 44.1 kHz stereo, IEEE float), mixing
+// Audio loading: every fixture WAV variant (16 kHz s16, 44.1 kHz stereo, IEEE float), WAV of
+// every PCM depth (u8, 16, 24, 32 bit) and float32/64 within one quantisation step, mixing
 // down, resampling with the duration kept within one sample, and the errors for missing,
 // empty, non-finite and truncated input.
 #include <catch2/catch.hpp>
@@ -16,12 +17,12 @@ using namespace apr;
 
 namespace {
 
-/// Writes `samples` (interleaved) as a float WAV.
-void write_wav(const std::string& path, const std::vector<float>& samples, int channels, int rate) {
+/// Writes `samples` (interleaved) as a WAV with the sample encoding `subtype` (float by default).
+void write_wav(const std::string& path, const std::vector<float>& samples, int channels, int rate, int subtype = SF_FORMAT_FLOAT) {
   SF_INFO info{};
   info.channels = channels;
   info.samplerate = rate;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  info.format = SF_FORMAT_WAV | subtype;
   SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
   REQUIRE(file != nullptr);
   sf_writef_float(file, samples.data(), static_cast<sf_count_t>(samples.size() / static_cast<size_t>(channels)));
@@ -54,6 +55,60 @@ TEST_CASE("fixture WAVs load as 16 kHz mono", "[audio]") {
   auto silence = audio::read_audio(test::fixture("whisper/audio/e_silence.wav"));
   REQUIRE(silence);
   CHECK(silence->seconds() == Approx(1.0).margin(0.01));
+}
+
+TEST_CASE("WAV of every PCM depth and of float32/64 loads with the depth's precision", "[audio]") {
+  // a 16 kHz mono ramp of tones within [-0.9, 0.9]: no resampling, so the error is the encoding's own.
+  // The integer files get 32-bit samples, which libsndfile truncates to the file's depth: the file
+  // holds floor(x · 2^(bits-1)), read back as that over 2^(bits-1), less than one step below x.
+  std::vector<float> tone(8000);
+  std::vector<int> full_scale(tone.size());
+  for (size_t i = 0; i < tone.size(); ++i) {
+    tone[i] = 0.9f * std::sin(2.0f * 3.14159265f * 440.0f * static_cast<float>(i) / 16000.0f) * static_cast<float>(i) / 8000.0f;
+    full_scale[i] = static_cast<int>(std::lround(double{tone[i]} * 2147483648.0));
+  }
+  struct Depth {
+    int subtype;
+    const char* name;
+    double step;  // one quantisation step of the encoding, or float32's rounding where that is coarser
+  };
+  for (const Depth depth : {Depth{SF_FORMAT_PCM_U8, "u8", 1.0 / 128}, Depth{SF_FORMAT_PCM_16, "s16", 1.0 / 32768},
+                            Depth{SF_FORMAT_PCM_24, "s24", 1.0 / 8388608}, Depth{SF_FORMAT_PCM_32, "s32", 1.2e-7},
+                            Depth{SF_FORMAT_FLOAT, "f32", 1e-7}, Depth{SF_FORMAT_DOUBLE, "f64", 1e-7}}) {
+    INFO(depth.name);
+    const std::string path = test::temp_path(std::string("depth_") + depth.name + ".wav");
+    SF_INFO info{};
+    info.channels = 1;
+    info.samplerate = 16000;
+    info.format = SF_FORMAT_WAV | depth.subtype;
+    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+    REQUIRE(file != nullptr);
+    const bool integer = depth.subtype != SF_FORMAT_FLOAT && depth.subtype != SF_FORMAT_DOUBLE;
+    const sf_count_t written = integer ? sf_write_int(file, full_scale.data(), static_cast<sf_count_t>(full_scale.size()))
+                                       : sf_write_float(file, tone.data(), static_cast<sf_count_t>(tone.size()));
+    sf_close(file);
+    REQUIRE(written == static_cast<sf_count_t>(tone.size()));
+    auto read = audio::read_audio(path);
+    REQUIRE(read);
+    CHECK(read->source_rate == 16000);
+    REQUIRE(read->samples.size() == tone.size());
+    double error = 0.0;
+    for (size_t i = 0; i < tone.size(); ++i) error = std::max(error, std::abs(double{read->samples[i]} - double{tone[i]}));
+    CHECK(error <= depth.step);
+    CHECK(read->clipped == 0);
+  }
+  // five channels at 8 kHz in 24-bit: mixed down and resampled, the duration kept within one sample
+  std::vector<float> five;
+  for (size_t i = 0; i < 4000; ++i) {
+    for (int c = 0; c < 5; ++c) five.push_back(0.1f * static_cast<float>(c - 2) + 0.3f * tone[i]);
+  }
+  const std::string path = test::temp_path("five_channels.wav");
+  write_wav(path, five, 5, 8000, SF_FORMAT_PCM_24);
+  auto mixed = audio::read_audio(path);
+  REQUIRE(mixed);
+  CHECK(mixed->source_channels == 5);
+  CHECK(mixed->source_rate == 8000);
+  CHECK(std::abs(static_cast<double>(mixed->samples.size()) - 8000.0) <= 1.0);
 }
 
 TEST_CASE("mixing down averages channels and resampling keeps a tone's frequency", "[audio]") {
