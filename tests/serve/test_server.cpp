@@ -1,8 +1,12 @@
 // The HTTP server on 127.0.0.1 with the qwen2-micro fixture: every endpoint, auth, errors as
-// JSON, SSE streaming, and a bounded concurrent load with malformed requests mixed in.
+// JSON, SSE streaming, the request time limit (504), cancellation when a client disconnects,
+// and a bounded concurrent load with malformed requests mixed in.
 #include <catch2/catch.hpp>
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -60,6 +64,29 @@ size_t resident_kb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
   }
   return 0;
+}
+
+/// Sends `body` as a POST to /v1/chat/completions over a plain socket, waits `linger`, and
+/// closes the connection without reading the response: a client that went away.
+void post_and_hang_up(int port, const std::string& body, std::chrono::milliseconds linger) {
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  REQUIRE(::send(sock, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(linger);
+  ::close(sock);
+}
+
+/// The value of the Prometheus sample `name` in `metrics` (-1 when absent).
+double metric(const std::string& metrics, const std::string& name) {
+  const auto at = metrics.find("\n" + name + " ");
+  return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + name.size() + 2));
 }
 
 const std::string kChat = R"({"model":"micro","messages":[{"role":"user","content":"Hello!"}],"max_tokens":4,"seed":3})";
@@ -245,4 +272,39 @@ TEST_CASE("a mixture-of-experts model reports its router statistics", "[serve][m
   CHECK(after["load_balance_loss"].get<double>() > 0.0);
   server.stop();
   thread.join();
+}
+
+TEST_CASE("a generation past the request time limit gets 504 with a JSON error", "[serve]") {
+  auto running = start({.max_request_seconds = 0.05, .max_context = 4096});
+  httplib::Client client("127.0.0.1", running->port);
+  auto slow = client.Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":3000,"seed":1})", "application/json");
+  REQUIRE(slow->status == 504);
+  const auto error = nlohmann::json::parse(slow->body)["error"];
+  CHECK(error["type"] == "timeout");
+  CHECK(error["message"].get<std::string>().find("time limit") != std::string::npos);
+  CHECK(running->server->metrics().cancelled_count("timeout") == 1);
+  CHECK(client.Get("/metrics")->body.find("apr_cancelled_generations_total{reason=\"timeout\"} 1") != std::string::npos);
+}
+
+TEST_CASE("a client that disconnects cancels its generation, streamed or not", "[serve]") {
+  auto running = start({.max_context = 4096});
+  httplib::Client client("127.0.0.1", running->port);
+  const auto& metrics = running->server->metrics();
+  size_t expected = 0;
+  for (const bool stream : {false, true}) {
+    INFO((stream ? "streamed" : "not streamed"));
+    // 3000 tokens take seconds on this model; the client leaves after 300 ms
+    const std::string body = std::string(R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":3000,"seed":1,"stream":)") +
+                             (stream ? "true" : "false") + "}";
+    post_and_hang_up(running->port, body, std::chrono::milliseconds(300));
+    ++expected;
+    // the handler notices within a poll interval and the worker stops at its next token (generous bound)
+    for (int i = 0; i < 600 && metrics.cancelled_count("disconnect") < expected; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(metrics.cancelled_count("disconnect") == expected);
+    // the worker is free again and the generation ended long before its 3000 tokens
+    REQUIRE(client.Post("/v1/chat/completions", kChat, "application/json")->status == 200);
+    const std::string text = client.Get("/metrics")->body;
+    CHECK(metric(text, "apr_generated_tokens_total") < 3000.0 * static_cast<double>(expected));
+  }
+  CHECK(metrics.cancelled_count("timeout") == 0);
 }

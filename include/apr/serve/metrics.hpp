@@ -42,6 +42,19 @@ class Metrics {
     if (seconds > 0) last_tokens_per_second_ = static_cast<double>(tokens) / seconds;
   }
 
+  /// Records a generation cancelled for `reason` ("disconnect": the client left; "timeout": the request time limit).
+  void record_cancelled(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++cancelled_[reason];
+  }
+
+  /// Generations cancelled for `reason` so far.
+  size_t cancelled_count(const std::string& reason) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cancelled_.find(reason);
+    return it == cancelled_.end() ? 0 : it->second;
+  }
+
   /// Requests waiting for a model worker (set by the scheduler).
   std::atomic<size_t> queue_depth{0};
   /// Requests being processed by a worker.
@@ -74,6 +87,12 @@ class Metrics {
     out += fmt::format("# HELP apr_prompt_tokens_total Prompt tokens processed.\n# TYPE apr_prompt_tokens_total counter\napr_prompt_tokens_total {}\n", prompt_tokens_);
     out += fmt::format("# HELP apr_generated_tokens_total Tokens generated.\n# TYPE apr_generated_tokens_total counter\napr_generated_tokens_total {}\n", generated_tokens_);
     out += fmt::format("# HELP apr_generation_seconds_total Time spent decoding.\n# TYPE apr_generation_seconds_total counter\napr_generation_seconds_total {}\n", generation_seconds_);
+    out += "# HELP apr_cancelled_generations_total Generations cancelled: the client left, or the request time limit.\n"
+           "# TYPE apr_cancelled_generations_total counter\n";
+    for (const char* reason : {"disconnect", "timeout"}) {
+      const auto it = cancelled_.find(reason);
+      out += fmt::format("apr_cancelled_generations_total{{reason=\"{}\"}} {}\n", reason, it == cancelled_.end() ? 0 : it->second);
+    }
     out += fmt::format("# HELP apr_tokens_per_second Decode speed of the last request.\n# TYPE apr_tokens_per_second gauge\napr_tokens_per_second {}\n", last_tokens_per_second_);
     out += fmt::format("# HELP apr_queue_depth Requests waiting for a model worker.\n# TYPE apr_queue_depth gauge\napr_queue_depth {}\n", queue_depth.load());
     out += fmt::format("# HELP apr_active_requests Requests being processed.\n# TYPE apr_active_requests gauge\napr_active_requests {}\n", active.load());
@@ -89,6 +108,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, int>, size_t> requests_;
   std::map<std::string, Histogram> latency_;
+  std::map<std::string, size_t> cancelled_;
   size_t prompt_tokens_ = 0;
   size_t generated_tokens_ = 0;
   double generation_seconds_ = 0.0;

@@ -25,8 +25,10 @@
 
 #include "apr/models/language_model.hpp"
 #include "apr/models/mixture_of_experts.hpp"
+#include "apr/models/moe_input.hpp"
 #include "apr/runtime/batching_model.hpp"
 #include "apr/runtime/generator.hpp"
+#include "apr/serve/connection_watch.hpp"
 #include "apr/serve/metrics.hpp"
 #include "apr/serve/openai_request.hpp"
 #include "apr/serve/scheduler.hpp"
@@ -246,23 +248,15 @@ class Server {
     const bool single = body.contains("input");
     const nlohmann::json rows = single ? nlohmann::json::array({body["input"]}) : body.value("inputs", nlohmann::json());
     const models::MixtureOfExperts& model = *it->second.model;
-    std::vector<float> inputs;
     if (!rows.is_array() || rows.empty()) return send_error(res, 400, "give 'input' (an array of numbers) or 'inputs' (an array of such arrays)", "invalid_request_error");
-    for (const auto& row : rows) {
-      if (!row.is_array() || row.size() != model.input_size()) {
-        return send_error(res, 400, fmt::format("each input must be an array of {} numbers", model.input_size()), "invalid_request_error");
-      }
-      for (const auto& value : row) {
-        if (!value.is_number()) return send_error(res, 400, fmt::format("input values must be numbers, not {}", value.dump()), "invalid_request_error");
-        inputs.push_back(value.get<float>());
-      }
-    }
+    auto inputs = models::moe_input_rows(rows, model.input_size(), single ? "input" : "inputs");
+    if (!inputs) return send_error(res, 400, inputs.error().message, "invalid_request_error");
     models::MoePredictOptions options;
     if (body.contains("dropout_seed")) {
       if (!body["dropout_seed"].is_number_unsigned()) return send_error(res, 400, "'dropout_seed' must be a non-negative integer", "invalid_request_error");
       options.dropout_seed = body["dropout_seed"].get<uint64_t>();
     }
-    auto prediction = model.predict_batch(inputs, rows.size(), options);
+    auto prediction = model.predict_batch(*inputs, rows.size(), options);
     if (!prediction) return send_error(res, 400, prediction.error().message, "invalid_request_error");
     const size_t out = model.output_size(), top_k = model.config().top_k;
     nlohmann::json outputs = nlohmann::json::array(), experts = nlohmann::json::array(), weights = nlohmann::json::array();
@@ -345,10 +339,16 @@ class Server {
       std::optional<Result<runtime::GenerationResult>> outcome;
       auto done = scheduler_.submit([&](const std::atomic<bool>&) { outcome = run({}); }, cancel);
       if (!done.valid()) return send_error(res, 503, "the server is busy (request queue full); retry later", "server_busy");
-      done.wait();
+      if (wait_unless_client_leaves(req, done, *cancel)) {
+        metrics_.record_cancelled("disconnect");
+        return send_error(res, 499, "the client closed the connection; generation cancelled", "client_closed");
+      }
       if (!outcome || !*outcome) return send_error(res, 500, outcome ? (*outcome).error().message : "generation failed", "server_error");
       const auto& result = **outcome;
-      if (result.stop_reason == runtime::StopReason::cancelled) return send_error(res, 504, "generation exceeded the request time limit", "timeout");
+      if (result.stop_reason == runtime::StopReason::cancelled) {
+        metrics_.record_cancelled("timeout");
+        return send_error(res, 504, fmt::format("generation exceeded the request time limit of {} s", options_.max_request_seconds), "timeout");
+      }
       nlohmann::json choice = {{"index", 0}, {"finish_reason", std::string(runtime::finish_reason(result.stop_reason))}};
       if (chat) choice["message"] = {{"role", "assistant"}, {"content", result.text}};
       else choice["text"] = result.text;
@@ -386,7 +386,7 @@ class Server {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [channel, cancel, pending](size_t, httplib::DataSink& sink) {
+        [channel, cancel, pending, metrics = &metrics_](size_t, httplib::DataSink& sink) {
           for (;;) {
             std::unique_lock<std::mutex> lock(channel->mutex);
             channel->ready.wait(lock, [&] { return channel->done || !channel->chunks.empty(); });
@@ -395,7 +395,7 @@ class Server {
               channel->chunks.pop_front();
               lock.unlock();
               if (!sink.write(chunk.data(), chunk.size())) {
-                cancel->store(true);  // the client went away: stop generating
+                if (!cancel->exchange(true)) metrics->record_cancelled("disconnect");  // the client went away: stop generating
                 return false;
               }
               lock.lock();
@@ -405,10 +405,28 @@ class Server {
           sink.done();
           return true;
         },
-        [cancel, pending](bool success) {
-          if (!success) cancel->store(true);
+        [cancel, pending, metrics = &metrics_](bool success) {
+          if (!success && !cancel->exchange(true)) metrics->record_cancelled("disconnect");
           pending->wait();  // the worker holds references to this request's state until it ends
         });
+  }
+
+  /// Waits for the job `done`; when the client of `req` closes its connection first, sets
+  /// `cancel` (the job stops at its next token), waits for the job to end and returns true.
+  static bool wait_unless_client_leaves(const httplib::Request& req, std::future<void>& done, std::atomic<bool>& cancel) {
+    const auto watch = ConnectionWatch::find(req.local_port, req.remote_addr, req.remote_port);
+    if (!watch) {
+      done.wait();
+      return false;
+    }
+    bool left = false;
+    while (done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      if (!left && watch->peer_closed()) {
+        left = true;
+        cancel.store(true);
+      }
+    }
+    return left;
   }
 
   /// POST /v1/audio/transcriptions: a multipart form with the audio in "file".
