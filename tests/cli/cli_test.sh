@@ -95,6 +95,20 @@ check "inspect --router-stats" 0 "layer +1: tokens per expert" -- "$apr" inspect
 check "inspect --router-stats json" 0 '"router_statistics"' -- "$apr" inspect "$moe" --router-stats --prompt-ids 1,2,3 --json
 check "inspect --router-stats on a dense model" 2 "needs a mixture-of-experts model" -- "$apr" inspect "$micro" --router-stats
 check "inspect --router-stats id outside the vocabulary" 2 "outside the vocabulary" -- "$apr" inspect "$moe" --router-stats --prompt-ids 999999
+bytes_tokenizer=$(dirname "$0")/data/bytes.tokenizer.json  # 256 byte tokens + ChatML specials: fits the 512-id MoE
+check "chat with qwen2-moe" 0 "." -- bash -c "printf 'Hi\nAgain\n' | '$apr' chat '$moe' --tokenizer '$bytes_tokenizer' -n 6 --seed 2"
+
+check "synth a mixture-of-experts ensemble" 0 "mixture of 4 experts \(top-2\), widths 32-64-8" -- "$apr" synth moe --experts 4 --top-k 2 --widths 32,64,8 --dtype q8_0 -o "$work/ensemble.apr"
+check "inspect an ensemble" 0 "mixture of experts: 4 experts, top-2" -- "$apr" inspect "$work/ensemble.apr"
+printf '[%s]\n' "$(for r in 1 2 3 4 5 6; do printf '['; for i in $(seq 1 32); do printf '%s%d.%d' "$([ "$i" = 1 ] || echo ,)" $(( (r * i) % 5 - 2 )) $(( (r + i) % 10 )); done; printf ']'; [ "$r" = 6 ] || printf ','; done)" > "$work/rows.json"
+check "ensemble router statistics" 0 "routing of 6 inputs \(top-2 of 4 experts\)" -- "$apr" inspect "$work/ensemble.apr" --router-stats --input "$work/rows.json"
+check "ensemble router statistics json" 0 '"tokens_per_expert"' -- "$apr" inspect "$work/ensemble.apr" --router-stats --input "$work/rows.json" --json
+check "ensemble router statistics need --input" 2 "needs --input" -- "$apr" inspect "$work/ensemble.apr" --router-stats
+printf '[[1,2,3]]\n' > "$work/narrow-rows.json"
+check "ensemble input rows of the wrong width" 2 "each input must be an array of 32 numbers" -- "$apr" inspect "$work/ensemble.apr" --router-stats --input "$work/narrow-rows.json"
+printf '[[1,2,' > "$work/broken-rows.json"
+check "ensemble input that is not JSON" 3 "not valid JSON" -- "$apr" inspect "$work/ensemble.apr" --router-stats --input "$work/broken-rows.json"
+check "synth moe with top-k above the experts" 2 "--top-k 5: expected 1..--experts \(4\)" -- "$apr" synth moe --experts 4 --top-k 5 -o "$work/bad-ensemble.apr"
 
 cp "$fixtures/qwen2/qwen2-v512/config.json" "$work/tiny-config.json"
 check "synth qwen2 from a config as APR" 0 "qwen2 2 layers" -- "$apr" synth qwen2 --config "$work/tiny-config.json" --dtype q8_0 -o "$work/synth.apr"

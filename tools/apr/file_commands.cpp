@@ -17,7 +17,9 @@
 #include "apr/format/crypto.hpp"
 #include "apr/format/detect.hpp"
 #include "apr/format/tensor_values.hpp"
+#include "apr/models/mixture_of_experts.hpp"
 #include "apr/models/model_text.hpp"
+#include "apr/models/moe_input.hpp"
 #include "cli.hpp"
 #include "model_file.hpp"
 
@@ -124,6 +126,34 @@ Result<nlohmann::json> routing_statistics(const std::string& path, const std::st
   return loaded->model->expert_statistics();
 }
 
+/// Routes the input rows of the JSON file `input_path` (an array of rows, or {"inputs": rows})
+/// through the mixture-of-experts ensemble at `path` and returns its router statistics.
+Result<nlohmann::json> ensemble_routing_statistics(const std::string& path, const std::string& input_path) {
+  if (input_path.empty()) {
+    return make_error(ErrorCode::invalid_argument, "{}: --router-stats of a mixture-of-experts ensemble needs --input ROWS.json (an array of input rows)", path);
+  }
+  auto ensemble = models::MixtureOfExperts::open(path);
+  if (!ensemble) return std::move(ensemble).error();
+  auto text = text::read_text_file(input_path);
+  if (!text) return std::move(text).error();
+  auto body = nlohmann::json::parse(*text, nullptr, false);
+  if (body.is_discarded()) return make_error(ErrorCode::format, "{}: not valid JSON", input_path);
+  const nlohmann::json& rows = body.is_object() && body.contains("inputs") ? body["inputs"] : body;
+  auto inputs = models::moe_input_rows(rows, (*ensemble)->input_size(), input_path);
+  if (!inputs) return std::move(inputs).error();
+  auto prediction = (*ensemble)->predict_batch(*inputs, rows.size());
+  if (!prediction) return std::move(prediction).error().with_context(path);
+  return (*ensemble)->statistics_json();
+}
+
+/// Prints an ensemble's router statistics.
+void print_ensemble_routing(const nlohmann::json& routing) {
+  fmt::print("  routing of {} inputs (top-{} of {} experts): load-balance loss {:.4f}, entropy {:.3f}, capacity overflow {}\n",
+             routing["inputs"].dump(), routing["top_k"].dump(), routing["num_experts"].dump(), routing["load_balance_loss"].get<double>(),
+             routing["routing_entropy"].get<double>(), routing["capacity_overflow"].dump());
+  fmt::print("    routings per expert {}\n", routing["tokens_per_expert"].dump());
+}
+
 /// Prints router statistics as a table per layer.
 void print_routing(const nlohmann::json& routing) {
   fmt::print("  routing of {} tokens: load-balance loss {:.4f}, entropy {:.3f}, capacity overflow {}\n",
@@ -167,6 +197,7 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       std::string path;
       bool json = false;
       bool router_stats = false;
+      std::string input;
       std::string prompt = kRoutingSample;
       std::vector<int32_t> prompt_ids;
     };
@@ -174,9 +205,10 @@ void register_file_commands(CLI::App& app, Registry& registry) {
     auto* inspect = app.add_subcommand("inspect", "Show a model file's header, metadata, tensor count, parameters and size by dtype");
     inspect->add_option("file", flags->path, "APR, SafeTensors (or index) file, or model folder")->required();
     inspect->add_flag("--json", flags->json, "print JSON");
-    inspect->add_flag("--router-stats", flags->router_stats, "MoE models: run --prompt and report each layer's routing (tokens per expert, load-balance loss, entropy, overflow)");
+    inspect->add_flag("--router-stats", flags->router_stats, "MoE models: run --prompt (ensembles: --input rows) and report the routing (tokens per expert, load-balance loss, entropy, overflow)");
     inspect->add_option("--prompt", flags->prompt, "text routed for --router-stats (default: a short English paragraph)");
     inspect->add_option("--prompt-ids", flags->prompt_ids, "token ids routed for --router-stats instead of text (models without a tokenizer)")->delimiter(',');
+    inspect->add_option("--input", flags->input, "mixture-of-experts ensembles: a JSON file of input rows routed for --router-stats");
     registry.add(inspect, [flags] {
       if (auto detected = format::detect_format(flags->path); detected && *detected == format::FileFormat::apr_v1) return inspect_apr_v1(flags->path, flags->json);
       auto file = open_any(flags->path);
@@ -195,7 +227,10 @@ void register_file_commands(CLI::App& app, Registry& registry) {
                             {"parameters", params}, {"tensor_bytes", bytes}, {"metadata", (*file)->metadata()}};
       if (auto experts = experts_summary(flags->path, **file); !experts.is_null()) out["experts"] = experts;
       if (flags->router_stats) {
-        auto routing = routing_statistics(flags->path, flags->prompt, flags->prompt_ids);
+        const auto& type = (*file)->metadata().contains("model_type") ? (*file)->metadata()["model_type"] : nlohmann::json();
+        const bool ensemble = type.is_string() && type.get<std::string>() == models::kMixtureOfExpertsType;
+        auto routing = ensemble ? ensemble_routing_statistics(flags->path, flags->input)
+                                : routing_statistics(flags->path, flags->prompt, flags->prompt_ids);
         if (!routing) return report(routing.error());
         out["router_statistics"] = std::move(routing).value();
       }
@@ -227,7 +262,10 @@ void register_file_commands(CLI::App& app, Registry& registry) {
       if (out.contains("experts")) {
         fmt::print("  mixture of experts: {} experts, top-{} per token\n", out["experts"]["num_experts"].dump(), out["experts"]["top_k"].dump());
       }
-      if (out.contains("router_statistics")) print_routing(out["router_statistics"]);
+      if (out.contains("router_statistics")) {
+        if (out["router_statistics"].contains("layers")) print_routing(out["router_statistics"]);
+        else print_ensemble_routing(out["router_statistics"]);
+      }
       for (const auto& [key, value] : (*file)->metadata().items()) {
         if (value.is_null()) continue;
         std::string text = value.is_string() ? value.get<std::string>() : value.dump();

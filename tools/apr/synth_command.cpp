@@ -1,13 +1,17 @@
 // apr synth: random-weight models at real dimensions, for benchmarks (Qwen2 from a config.json
-// or the Qwen2-0.5B dims; Whisper at a released size), written as APR, GGUF or SafeTensors.
+// or the Qwen2-0.5B dims; Whisper at a released size), written as APR, GGUF or SafeTensors;
+// and random mixture-of-experts ensembles (APR) for the router and its statistics.
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "apr/format/apr_writer.hpp"
 #include "apr/format/safetensors_writer.hpp"
 #include "apr/models/load.hpp"
+#include "apr/models/moe_writer.hpp"
 #include "apr/models/qwen2_gguf.hpp"
 #include "apr/models/synth.hpp"
 #include "cli.hpp"
@@ -24,7 +28,54 @@ struct SynthFlags {
   std::string dtype = "q4_0";
   std::string output;
   uint64_t seed = 42;
+  size_t experts = 8;                         // moe: expert models
+  size_t top_k = 2;                           // moe: experts per input
+  std::vector<size_t> widths{64, 256, 64};    // moe: input, hidden…, output widths of each expert
 };
+
+/// A dense network through `widths` with N(0, 1/in) weights and small biases from `rng`.
+models::DenseNetworkValues random_network(const std::vector<size_t>& widths, std::mt19937_64& rng) {
+  models::DenseNetworkValues network;
+  for (size_t j = 0; j + 1 < widths.size(); ++j) {
+    models::DenseLayerValues layer{widths[j], widths[j + 1], std::vector<float>(widths[j] * widths[j + 1]), std::vector<float>(widths[j + 1])};
+    std::normal_distribution<float> weight(0.0f, 1.0f / std::sqrt(static_cast<float>(widths[j])));
+    std::normal_distribution<float> bias(0.0f, 0.1f);
+    for (float& w : layer.weight) w = weight(rng);
+    for (float& b : layer.bias) b = bias(rng);
+    network.push_back(std::move(layer));
+  }
+  return network;
+}
+
+/// `apr synth moe`: a random ensemble of `flags.experts` networks behind a linear gate.
+int synth_ensemble(const SynthFlags& flags, DType dtype) {
+  if (flags.widths.size() < 2 || flags.widths.size() > 16) {
+    return report(make_error(ErrorCode::invalid_argument, "--widths: give 2 to 16 widths (input, hidden…, output), not {}", flags.widths.size()));
+  }
+  for (size_t width : flags.widths) {
+    if (width == 0 || width > 65536) return report(make_error(ErrorCode::invalid_argument, "--widths: {} is outside 1..65536", width));
+  }
+  if (flags.top_k == 0 || flags.top_k > flags.experts) {
+    return report(make_error(ErrorCode::invalid_argument, "--top-k {}: expected 1..--experts ({})", flags.top_k, flags.experts));
+  }
+  if (fs::path(flags.output).extension() != ".apr") {
+    return report(make_error(ErrorCode::invalid_argument, "{}: a mixture-of-experts ensemble is written as .apr", flags.output));
+  }
+  models::MoeConfig config;
+  config.num_experts = flags.experts;
+  config.top_k = flags.top_k;
+  config.capacity_factor = 1.25;
+  config.load_balance_weight = 0.01;
+  std::mt19937_64 rng(flags.seed);
+  const auto gate = random_network({flags.widths.front(), flags.experts}, rng);
+  std::vector<models::DenseNetworkValues> experts;
+  for (size_t e = 0; e < flags.experts && e < 65536; ++e) experts.push_back(random_network(flags.widths, rng));
+  auto status = models::write_mixture_of_experts(flags.output, config, gate, experts, dtype, {{"name", fs::path(flags.output).stem().string()}});
+  if (!status) return report(status.error());
+  fmt::print("{}: mixture of {} experts (top-{}), widths {}, {} weights\n", flags.output, flags.experts, flags.top_k, fmt::join(flags.widths, "-"),
+             to_string(dtype));
+  return kOk;
+}
 
 /// Qwen2-0.5B's dims (Qwen/Qwen2-0.5B config.json).
 models::Qwen2Config qwen2_0_5b() {
@@ -59,6 +110,7 @@ int run_synth(const SynthFlags& flags) {
   if (!dtype || !is_weight_dtype(*dtype)) {
     return report(make_error(ErrorCode::invalid_argument, "--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", flags.dtype));
   }
+  if (flags.architecture == "moe") return synth_ensemble(flags, *dtype);
   if (flags.architecture == "qwen2") {
     Result<models::Qwen2Config> config = qwen2_0_5b();
     if (!flags.config.empty()) {
@@ -109,11 +161,14 @@ int run_synth(const SynthFlags& flags) {
 
 void register_synth_commands(CLI::App& app, Registry& registry) {
   auto flags = std::make_shared<SynthFlags>();
-  auto* command = app.add_subcommand("synth", "Write a random-weight model at real dimensions for benchmarks (qwen2 or whisper)");
-  command->add_option("architecture", flags->architecture, "qwen2 or whisper")->required()->check(CLI::IsMember({"qwen2", "whisper"}));
+  auto* command = app.add_subcommand("synth", "Write a random-weight model at real dimensions for benchmarks (qwen2, whisper, or a moe ensemble)");
+  command->add_option("architecture", flags->architecture, "qwen2, whisper or moe")->required()->check(CLI::IsMember({"qwen2", "whisper", "moe"}));
   command->add_option("--config", flags->config, "qwen2: a Hugging Face config.json giving the dims");
   command->add_option("--dims", flags->dims, "named dims: qwen2 0.5b (default); whisper tiny, base, small, medium, large-v3");
-  command->add_option("--dtype", flags->dtype, "qwen2 matrix dtype: f32, f16, bf16, q8_0, q4_0 (default q4_0)");
+  command->add_option("--dtype", flags->dtype, "qwen2 and moe matrix dtype: f32, f16, bf16, q8_0, q4_0 (default q4_0)");
+  command->add_option("--experts", flags->experts, "moe: expert models (default 8)")->check(CLI::Range(size_t{1}, size_t{4096}));
+  command->add_option("--top-k", flags->top_k, "moe: experts each input is routed to (default 2)");
+  command->add_option("--widths", flags->widths, "moe: widths of each expert, input first, output last (default 64,256,64)")->delimiter(',');
   command->add_option("--seed", flags->seed, "random seed (same seed, same weights)");
   command->add_option("-o,--output", flags->output, "output .apr, .gguf (qwen2) or .safetensors (config.json written beside it)")->required();
   registry.add(command, [flags] { return run_synth(*flags); });
