@@ -11003,6 +11003,22 @@ struct VoxtralConfig {
   int32_t eos_id = 2;                   ///< the `</s>` token id
   int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
 
+  /// The transcription delay in milliseconds (a whole number of audio tokens).
+  [[nodiscard]] size_t delay_ms() const noexcept { return n_delay_tokens * samples_per_token / 16; }
+
+  /// Sets the transcription delay to `ms` (80 to 2400, a multiple of one audio token's 80 ms);
+  /// the right padding keeps its margin beyond the delay.
+  Result<void> set_delay_ms(size_t ms) {
+    const size_t token_ms = samples_per_token / 16;
+    if (ms < token_ms || ms > 2400 || ms % token_ms != 0) {
+      return make_error(ErrorCode::invalid_argument, "transcription delay {} ms: expected a multiple of {} ms from {} to 2400", ms, token_ms, token_ms);
+    }
+    const size_t margin = n_right_pad_tokens > n_delay_tokens ? n_right_pad_tokens - n_delay_tokens : 0;
+    n_delay_tokens = ms / token_ms;
+    n_right_pad_tokens = n_delay_tokens + margin;
+    return ok();
+  }
+
   /// Reads Mistral's params.json; errors name the missing or bad field.
   static Result<VoxtralConfig> from_params_json(const nlohmann::json& params) {
     VoxtralConfig c;
@@ -11460,7 +11476,9 @@ class VoxtralRealtime {
 /// @file voxtral_load.hpp
 /// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
 /// consolidated.safetensors, or an APR file whose metadata holds params.json under
-/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for.
+/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for,
+/// with the transcription delay of the file or the one asked for; voxtral_tokenizer() finds its
+/// Tekken tokenizer (tekken.json beside the weights).
 
 
 // ---- apr/models/voxtral_stream.hpp ----
@@ -11591,6 +11609,109 @@ Result<std::vector<int32_t>> voxtral_transcribe(const VoxtralRealtime<W>& model,
 
 }  // namespace apr::models
 
+// ---- apr/text/tekken.hpp ----
+/// @file tekken.hpp
+/// @brief Mistral's Tekken tokenizer (`tekken.json`): tiktoken-style byte-level BPE ranks stored
+/// as base64 bytes, with the special tokens first. Special token i has id i (i below
+/// `default_num_special_tokens`; undeclared ones are `<SPECIAL_i>`), vocabulary rank r has id
+/// r + default_num_special_tokens, and only the first `default_vocab_size -
+/// default_num_special_tokens` ranks are used, as mistral-common's Tekkenizer does. Special
+/// tokens are control tokens: decode them with skip_special to drop them (Tekken's default).
+
+
+
+
+namespace apr::text {
+
+/// The special tokens of Tekken files that do not list theirs (versions up to v7), by id.
+inline constexpr std::string_view kTekkenLegacySpecials[] = {
+    "<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]",
+    "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]"};
+
+/// A tokenizer from the text of a tekken.json (`source` names it in errors).
+inline Result<Tokenizer> tekken_from_json(std::string_view json_text, const std::string& source) {
+  const auto json = nlohmann::json::parse(json_text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return make_error(ErrorCode::format, "{}: not a JSON object", source);
+  if (!json.contains("config") || !json["config"].is_object()) return make_error(ErrorCode::format, "{}: no 'config' object", source);
+  if (!json.contains("vocab") || !json["vocab"].is_array()) return make_error(ErrorCode::format, "{}: no 'vocab' array", source);
+  const auto& config = json["config"];
+  for (const char* field : {"default_vocab_size", "default_num_special_tokens"}) {
+    if (!config.contains(field) || !config[field].is_number_unsigned()) {
+      return make_error(ErrorCode::format, "{}: config.{} must be a non-negative integer", source, field);
+    }
+  }
+  if (!config.contains("pattern") || !config["pattern"].is_string()) return make_error(ErrorCode::format, "{}: config.pattern must be a string", source);
+  const auto vocab_size = config["default_vocab_size"].get<uint64_t>();
+  const auto num_special = config["default_num_special_tokens"].get<uint64_t>();
+  const auto& vocab = json["vocab"];
+  if (num_special > vocab_size || vocab_size > (uint64_t{1} << 24) || vocab_size - num_special > vocab.size()) {
+    return make_error(ErrorCode::format, "{}: config.default_vocab_size {} with {} special tokens needs {} vocab entries; the file has {}", source,
+                      vocab_size, num_special, vocab_size - std::min(num_special, vocab_size), vocab.size());
+  }
+  const size_t ranks = vocab_size - num_special;
+
+  // the ranks as tiktoken lines, "base64 id", with ids after the special tokens
+  std::string lines;
+  std::vector<bool> seen(ranks, false);
+  for (size_t i = 0; i < ranks; ++i) {
+    const auto& entry = vocab[i];
+    if (!entry.is_object() || !entry.contains("rank") || !entry["rank"].is_number_unsigned() || !entry.contains("token_bytes") ||
+        !entry["token_bytes"].is_string()) {
+      return make_error(ErrorCode::format, "{}: vocab[{}] must be an object with an integer 'rank' and base64 'token_bytes'", source, i);
+    }
+    const auto rank = entry["rank"].get<uint64_t>();
+    if (rank >= ranks || seen[rank]) {
+      return make_error(ErrorCode::format, "{}: vocab[{}].rank {} is {} (expected each of 0..{} once)", source, i, rank,
+                        rank >= ranks ? "out of range" : "repeated", ranks - 1);
+    }
+    seen[rank] = true;
+    lines += fmt::format("{} {}\n", entry["token_bytes"].get<std::string>(), rank + num_special);
+  }
+
+  std::vector<std::string> names(num_special);
+  if (json.contains("special_tokens") && !json["special_tokens"].is_null()) {
+    const auto& specials = json["special_tokens"];
+    if (!specials.is_array()) return make_error(ErrorCode::format, "{}: 'special_tokens' must be an array", source);
+    for (size_t i = 0; i < specials.size(); ++i) {
+      const auto& special = specials[i];
+      if (!special.is_object() || !special.contains("rank") || !special["rank"].is_number_unsigned() || !special.contains("token_str") ||
+          !special["token_str"].is_string()) {
+        return make_error(ErrorCode::format, "{}: special_tokens[{}] must be an object with an integer 'rank' and a 'token_str'", source, i);
+      }
+      const auto rank = special["rank"].get<uint64_t>();
+      if (rank >= num_special || !names[rank].empty()) {
+        return make_error(ErrorCode::format, "{}: special_tokens[{}].rank {} is {} (expected each below {} once)", source, i, rank,
+                          rank >= num_special ? "out of range" : "repeated", num_special);
+      }
+      names[rank] = special["token_str"].get<std::string>();
+    }
+  } else {
+    for (size_t i = 0; i < std::size(kTekkenLegacySpecials) && i < num_special; ++i) names[i] = std::string(kTekkenLegacySpecials[i]);
+  }
+  std::vector<AddedToken> added;
+  added.reserve(num_special);
+  for (size_t i = 0; i < num_special; ++i) {
+    added.push_back({static_cast<int32_t>(i), names[i].empty() ? fmt::format("<SPECIAL_{}>", i) : names[i], true});
+  }
+  return Tokenizer::from_tiktoken(lines, std::move(added), config["pattern"].get<std::string>(), source);
+}
+
+/// A tokenizer from the tekken.json at `path`.
+inline Result<Tokenizer> load_tekken(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) return std::move(text).error();
+  return tekken_from_json(*text, path);
+}
+
+/// True for a file name Mistral uses for Tekken tokenizers: it contains "tekken" and ends in ".json".
+inline bool is_tekken_file_name(std::string_view name) {
+  const size_t slash = name.find_last_of('/');
+  const std::string_view file = slash == std::string_view::npos ? name : name.substr(slash + 1);
+  return file.find("tekken") != std::string_view::npos && file.ends_with(".json");
+}
+
+}  // namespace apr::text
+
 
 namespace apr::models {
 
@@ -11649,8 +11770,9 @@ inline bool is_voxtral_model(const std::string& path) {
 }
 
 /// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
-/// overrides the file's matmul dtype.
-inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool) {
+/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
+                                                                 std::optional<size_t> delay_ms = std::nullopt) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool is_directory = fs::is_directory(path, ec);
@@ -11670,6 +11792,9 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
   if (!params.is_object()) return make_error(ErrorCode::format, "{}: no Voxtral params.json (folder) or voxtral.params (APR metadata)", path);
   auto config = VoxtralConfig::from_params_json(params);
   if (!config) return std::move(config).error().with_context(path);
+  if (delay_ms) {
+    if (auto status = config->set_delay_ms(*delay_ms); !status) return std::move(status).error();
+  }
   auto front_end = audio::LogMel::create(config->num_mel_bins);
   if (!front_end) return std::move(front_end).error();
   return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
@@ -11678,6 +11803,23 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
     if (!model) return std::move(model).error().with_context(path);
     return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
   });
+}
+
+/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the
+/// tekken.json in the model's folder (or beside its file); not_found when there is none.
+inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const std::string& explicit_path = {}) {
+  namespace fs = std::filesystem;
+  if (!explicit_path.empty()) {
+    if (!text::is_tekken_file_name(explicit_path)) {
+      return make_error(ErrorCode::invalid_argument, "{}: a Voxtral tokenizer is a Tekken file (a .json whose name contains 'tekken')", explicit_path);
+    }
+    return text::load_tekken(explicit_path);
+  }
+  std::error_code ec;
+  const fs::path folder = fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
+  const fs::path tekken = folder / "tekken.json";
+  if (!fs::exists(tekken, ec)) return make_error(ErrorCode::not_found, "{}: no tekken.json beside the model", folder.string());
+  return text::load_tekken(tekken.string());
 }
 
 }  // namespace apr::models

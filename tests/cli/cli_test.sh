@@ -171,4 +171,22 @@ check "transcribe --mic with files" 2 "one of the two" -- "$apr" transcribe "$wh
 check "transcribe without audio" 2 "one of the two" -- "$apr" transcribe "$whisper"
 check "transcribe unknown language" 2 "unknown language" -- "$apr" transcribe "$whisper" "$speech/a_hello.wav" --language xx
 
+# Voxtral-Realtime: ids as the reference decoded them (refs.json), streamed as offline, text through a tekken.json
+voxtral=$fixtures/voxtral/voxtral-micro
+check "transcribe voxtral: the reference's ids" 0 "^479 46 994 830 683 683 683 818 818 818 662 662 662 662 988 46 46 46 46 662 900 278 278 278$" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav"
+check "transcribe voxtral without tekken.json says so" 0 "no tekken.json, so ids are printed" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav"
+mkdir -p "$work/voxtral-tekken"
+ln -sf "$(cd "$voxtral" && pwd)/params.json" "$(cd "$voxtral" && pwd)/consolidated.safetensors" "$work/voxtral-tekken/"
+cp "$(dirname "$0")/../text/data/tekken-micro.json" "$work/voxtral-tekken/tekken.json"
+"$apr" transcribe "$work/voxtral-tekken" "$speech/b_sentence.wav" --json > "$work/voxtral-offline.json" 2>/dev/null
+check "transcribe voxtral --stream gives the offline ids and text" 0 "" -- bash -c "'$apr' transcribe '$work/voxtral-tekken' '$speech/b_sentence.wav' --stream --json 2>/dev/null | cmp - '$work/voxtral-offline.json'"
+check "transcribe voxtral prints text with tekken.json" 0 '"text": "' -- cat "$work/voxtral-offline.json"
+check "transcribe voxtral --tokenizer names the file" 0 "delay 480 ms\)" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --tokenizer "$work/voxtral-tekken/tekken.json"
+check "transcribe voxtral --tokenizer must be a tekken file" 2 "Tekken file" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --tokenizer "$micro/tokenizer.json"
+check "transcribe voxtral --delay-ms" 0 '"delay_ms": 160' -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --delay-ms 160 --json
+check "transcribe voxtral --delay-ms off the 80 ms grid" 2 "expected a multiple of 80 ms from 80 to 2400" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --delay-ms 100
+check "transcribe voxtral --delay-ms too long" 2 "expected a multiple of 80 ms" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --delay-ms 2480
+check "transcribe voxtral --mic from ALSA's null device" 0 "null: 1.0 s of audio" -- "$apr" transcribe "$work/voxtral-tekken" --mic --mic-device null --duration 1
+check "transcribe voxtral --mic missing device" 3 "capture device 'apr_no_such_device'" -- "$apr" transcribe "$voxtral" --mic --mic-device apr_no_such_device
+
 finish

@@ -1,9 +1,11 @@
 // apr transcribe: speech to text with a Whisper model, as openai/whisper's command line does it.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +53,7 @@ struct TranscribeFlags {
   double duration = 0.0;
   bool list_devices = false;
   bool stream = false;
+  size_t delay_ms = 0;
 };
 
 /// Set by SIGINT while the microphone is being transcribed.
@@ -130,52 +133,105 @@ int transcribe_microphone(const TranscribeFlags& flags, runtime::WhisperDecoder&
   return kOk;
 }
 
-/// Transcribes files with a Voxtral-Realtime model: ids (greedy, EOS included) per file; with
-/// --stream the audio goes in 80 ms chunks and each id is printed as soon as it is decided.
+/// Transcribes files or the microphone with a Voxtral-Realtime model. With its Tekken tokenizer
+/// (tekken.json beside the model, or --tokenizer) it prints text, else the ids (greedy, EOS
+/// included); with --stream (and always from the microphone) the audio goes in 80 ms chunks and
+/// what each chunk decided is printed at once.
 int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype, ThreadPool& pool) {
-  if (flags.mic) return report(make_error(ErrorCode::unsupported, "--mic is not supported with a Voxtral model yet"));
   const auto load_start = std::chrono::steady_clock::now();
-  auto loaded = models::load_voxtral(flags.model, dtype, pool);
+  auto loaded = models::load_voxtral(flags.model, dtype, pool, flags.delay_ms > 0 ? std::optional<size_t>(flags.delay_ms) : std::nullopt);
   if (!loaded) return report(loaded.error());
   models::VoxtralTranscriber& model = **loaded;
-  fmt::print(stderr, "loaded {} (Voxtral, {}, delay {} ms) in {:.0f} ms\n", flags.model, to_string(model.weight_dtype()),
-             model.config().n_delay_tokens * 80, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
-  nlohmann::json results = nlohmann::json::array();
-  for (const auto& path : flags.audio) {
-    auto audio = audio::read_audio(path);
-    if (!audio) return report(audio.error());
+  std::optional<text::Tokenizer> tokenizer;
+  if (auto found = models::voxtral_tokenizer(flags.model, flags.tokenizer)) {
+    tokenizer = std::move(found).value();
+  } else if (!flags.tokenizer.empty() || found.error().code != ErrorCode::not_found) {
+    return report(found.error());
+  }
+  fmt::print(stderr, "loaded {} (Voxtral, {}, delay {} ms{}) in {:.0f} ms\n", flags.model, to_string(model.weight_dtype()), model.config().delay_ms(),
+             tokenizer ? "" : "; no tekken.json, so ids are printed", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
+  const bool streamed = flags.stream || flags.mic;
+
+  // one stream: `read` fills a chunk and returns how many samples it holds (0 at the end)
+  auto transcribe = [&](const std::string& source, const std::function<Result<size_t>(std::span<float>)>& read, size_t chunk) -> Result<nlohmann::json> {
     const auto start = std::chrono::steady_clock::now();
-    const std::span<const float> samples(audio->samples);
-    const size_t chunk = flags.stream ? model.config().samples_per_token : std::max<size_t>(samples.size(), 1);
+    std::vector<float> buffer(chunk);
     std::vector<int32_t> ids;
+    std::optional<text::StreamDecoder> pieces;
+    if (tokenizer) pieces.emplace(tokenizer->stream(true));
     auto take = [&](const std::vector<int32_t>& decided) {
       ids.insert(ids.end(), decided.begin(), decided.end());
-      if (!flags.stream || flags.json) return;
-      for (int32_t id : decided) fmt::print("{} ", id);
+      if (!streamed || flags.json) return;
+      for (int32_t id : decided) {
+        if (pieces) fmt::print("{}", pieces->push(id));
+        else fmt::print("{} ", id);
+      }
       std::fflush(stdout);
     };
     model.start();
-    for (size_t first = 0; first < samples.size(); first += chunk) {
-      auto decided = model.feed(samples.subspan(first, std::min(chunk, samples.size() - first)));
-      if (!decided) return report(decided.error().with_context(path));
+    size_t samples = 0;
+    for (;;) {
+      auto got = read(buffer);
+      if (!got) return std::move(got).error();
+      if (*got == 0) break;
+      samples += *got;
+      auto decided = model.feed(std::span<const float>(buffer).first(*got));
+      if (!decided) return std::move(decided).error().with_context(source);
       take(*decided);
     }
     auto rest = model.finish();
-    if (!rest) return report(rest.error().with_context(path));
+    if (!rest) return std::move(rest).error().with_context(source);
     take(*rest);
+    if (pieces && streamed && !flags.json) fmt::print("{}", pieces->flush());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), {} ids\n", path, audio->seconds(), seconds,
-               audio->seconds() / std::max(seconds, 1e-9), ids.size());
-    if (flags.json) {
-      results.push_back({{"audio", path}, {"ids", ids}});
-    } else if (flags.stream) {
-      fmt::print("\n");
-    } else {
-      fmt::print("{}\n", fmt::join(ids, " "));
-    }
+    const double audio_seconds = static_cast<double>(samples) / 16000.0;
+    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), {} ids\n", source, audio_seconds, seconds,
+               audio_seconds / std::max(seconds, 1e-9), ids.size());
+    nlohmann::json result = {{"audio", source}, {"ids", ids}, {"delay_ms", model.config().delay_ms()}};
+    if (tokenizer) result["text"] = tokenizer->decode(ids, true);
+    if (flags.json) return result;
+    if (streamed) fmt::print("\n");
+    else if (tokenizer) fmt::print("{}\n", result["text"].get<std::string>());
+    else fmt::print("{}\n", fmt::join(ids, " "));
+    return result;
+  };
+
+  nlohmann::json results = nlohmann::json::array();
+  const size_t token_samples = model.config().samples_per_token;
+  if (flags.mic) {
+    auto microphone = audio::Microphone::open(flags.mic_device);
+    if (!microphone) return report(microphone.error());
+    stop_capture = false;
+    auto* previous = std::signal(SIGINT, [](int) { stop_capture = true; });
+    fmt::print(stderr, "listening on '{}' (Ctrl-C to stop)\n", flags.mic_device);
+    const auto limit = static_cast<size_t>(flags.duration * 16000.0);
+    size_t captured = 0;
+    auto result = transcribe(flags.mic_device, [&](std::span<float> chunk) -> Result<size_t> {
+      if (stop_capture || (limit > 0 && captured >= limit)) return size_t{0};
+      auto got = microphone->read(chunk.first(limit == 0 ? chunk.size() : std::min(chunk.size(), limit - captured)));
+      if (got) captured += *got;
+      return got;
+    }, token_samples);
+    std::signal(SIGINT, previous);
+    if (!result) return report(result.error());
+    if (captured == 0) return report(make_error(ErrorCode::io, "capture device '{}': no audio was read", flags.mic_device));
+    results.push_back(std::move(result).value());
   }
-  if (results.size() == 1) print_json(results[0]);
-  if (results.size() > 1) print_json(results);
+  for (const auto& path : flags.audio) {
+    auto audio = audio::read_audio(path);
+    if (!audio) return report(audio.error());
+    size_t at = 0;
+    const size_t chunk = streamed ? token_samples : std::max<size_t>(audio->samples.size(), 1);
+    auto result = transcribe(path, [&](std::span<float> out) -> Result<size_t> {
+      const size_t n = std::min(out.size(), audio->samples.size() - at);
+      std::copy_n(audio->samples.begin() + static_cast<std::ptrdiff_t>(at), n, out.begin());
+      at += n;
+      return n;
+    }, chunk);
+    if (!result) return report(result.error());
+    results.push_back(std::move(result).value());
+  }
+  if (flags.json) print_json(results.size() == 1 ? results[0] : results);
   return kOk;
 }
 
@@ -270,7 +326,7 @@ void register_transcribe_commands(CLI::App& app, Registry& registry) {
   auto* command = app.add_subcommand("transcribe", "Transcribe or translate speech with a Whisper model (txt, json, srt, vtt, tsv)");
   command->add_option("model", flags->model, "Whisper model: Hugging Face folder, .safetensors (config.json beside it) or .apr");
   command->add_option("audio", flags->audio, "audio files (WAV, FLAC, OGG, … or raw float32 .f32 at 16 kHz)");
-  command->add_option("--tokenizer", flags->tokenizer, "tokenizer folder or file (default: the model's folder)");
+  command->add_option("--tokenizer", flags->tokenizer, "tokenizer folder or file; Voxtral: a tekken.json (default: the model's folder)");
   command->add_option("--language", flags->language, "spoken language code (default: detected from the first 30 s)");
   command->add_option("--task", flags->task, "transcribe, or translate into English")->check(CLI::IsMember({"transcribe", "translate"}));
   command->add_option("--beam-size", flags->beam_size, "beams at temperature 0 (0: greedy)");
@@ -297,7 +353,8 @@ void register_transcribe_commands(CLI::App& app, Registry& registry) {
   command->add_option("--mic-device", flags->mic_device, "ALSA capture device (default: default; see --list-devices)");
   command->add_option("--duration", flags->duration, "with --mic: stop after this many seconds of audio")->check(CLI::NonNegativeNumber);
   command->add_flag("--list-devices", flags->list_devices, "list ALSA capture devices and exit");
-  command->add_flag("--stream", flags->stream, "Voxtral: feed the audio in 80 ms chunks and print each id as soon as it is decided");
+  command->add_flag("--stream", flags->stream, "Voxtral: feed the audio in 80 ms chunks and print the text (or ids) as soon as it is decided");
+  command->add_option("--delay-ms", flags->delay_ms, "Voxtral: transcription delay, 80 to 2400 ms in steps of 80 (default: the model's)");
   registry.add(command, [flags] { return run_transcribe(*flags); });
 }
 

@@ -43,6 +43,22 @@ struct VoxtralConfig {
   int32_t eos_id = 2;                   ///< the `</s>` token id
   int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
 
+  /// The transcription delay in milliseconds (a whole number of audio tokens).
+  [[nodiscard]] size_t delay_ms() const noexcept { return n_delay_tokens * samples_per_token / 16; }
+
+  /// Sets the transcription delay to `ms` (80 to 2400, a multiple of one audio token's 80 ms);
+  /// the right padding keeps its margin beyond the delay.
+  Result<void> set_delay_ms(size_t ms) {
+    const size_t token_ms = samples_per_token / 16;
+    if (ms < token_ms || ms > 2400 || ms % token_ms != 0) {
+      return make_error(ErrorCode::invalid_argument, "transcription delay {} ms: expected a multiple of {} ms from {} to 2400", ms, token_ms, token_ms);
+    }
+    const size_t margin = n_right_pad_tokens > n_delay_tokens ? n_right_pad_tokens - n_delay_tokens : 0;
+    n_delay_tokens = ms / token_ms;
+    n_right_pad_tokens = n_delay_tokens + margin;
+    return ok();
+  }
+
   /// Reads Mistral's params.json; errors name the missing or bad field.
   static Result<VoxtralConfig> from_params_json(const nlohmann::json& params) {
     VoxtralConfig c;

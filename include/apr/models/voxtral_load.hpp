@@ -1,7 +1,9 @@
 /// @file voxtral_load.hpp
 /// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
 /// consolidated.safetensors, or an APR file whose metadata holds params.json under
-/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for.
+/// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for,
+/// with the transcription delay of the file or the one asked for; voxtral_tokenizer() finds its
+/// Tekken tokenizer (tekken.json beside the weights).
 #pragma once
 
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "apr/models/load.hpp"
 #include "apr/models/voxtral.hpp"
 #include "apr/models/voxtral_stream.hpp"
+#include "apr/text/tekken.hpp"
 
 namespace apr::models {
 
@@ -74,8 +77,9 @@ inline bool is_voxtral_model(const std::string& path) {
 }
 
 /// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
-/// overrides the file's matmul dtype.
-inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool) {
+/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
+                                                                 std::optional<size_t> delay_ms = std::nullopt) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool is_directory = fs::is_directory(path, ec);
@@ -95,6 +99,9 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
   if (!params.is_object()) return make_error(ErrorCode::format, "{}: no Voxtral params.json (folder) or voxtral.params (APR metadata)", path);
   auto config = VoxtralConfig::from_params_json(params);
   if (!config) return std::move(config).error().with_context(path);
+  if (delay_ms) {
+    if (auto status = config->set_delay_ms(*delay_ms); !status) return std::move(status).error();
+  }
   auto front_end = audio::LogMel::create(config->num_mel_bins);
   if (!front_end) return std::move(front_end).error();
   return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
@@ -103,6 +110,23 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
     if (!model) return std::move(model).error().with_context(path);
     return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
   });
+}
+
+/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the
+/// tekken.json in the model's folder (or beside its file); not_found when there is none.
+inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const std::string& explicit_path = {}) {
+  namespace fs = std::filesystem;
+  if (!explicit_path.empty()) {
+    if (!text::is_tekken_file_name(explicit_path)) {
+      return make_error(ErrorCode::invalid_argument, "{}: a Voxtral tokenizer is a Tekken file (a .json whose name contains 'tekken')", explicit_path);
+    }
+    return text::load_tekken(explicit_path);
+  }
+  std::error_code ec;
+  const fs::path folder = fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
+  const fs::path tekken = folder / "tekken.json";
+  if (!fs::exists(tekken, ec)) return make_error(ErrorCode::not_found, "{}: no tekken.json beside the model", folder.string());
+  return text::load_tekken(tekken.string());
 }
 
 }  // namespace apr::models
