@@ -13280,6 +13280,7 @@ struct TranscribeOptions {
   std::optional<double> hallucination_silence_threshold;               ///< with word timestamps: skip silences longer than this around anomalies
   std::vector<std::pair<size_t, size_t>> alignment_heads;              ///< (layer, head); empty: every head of the last half of the decoder layers
   std::function<void(const TranscriptSegment&)> on_segment;     ///< called as each segment is final
+  std::function<bool()> cancelled;                               ///< asked before each 30 s window: true stops with ErrorCode::cancelled
 };
 
 /// A transcription.
@@ -13384,6 +13385,7 @@ class WhisperTranscriber {
     auto progress = start(mel, frames, options);
     if (!progress) return std::move(progress).error();
     while (!progress->done) {
+      if (options.cancelled && options.cancelled()) return make_error(ErrorCode::cancelled, "transcription cancelled");
       auto status = step(*progress, mel, frames, options);
       if (!status) return std::move(status).error();
     }

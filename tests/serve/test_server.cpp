@@ -66,9 +66,10 @@ size_t resident_kb() {
   return 0;
 }
 
-/// Sends `body` as a POST to /v1/chat/completions over a plain socket, waits `linger`, and
-/// closes the connection without reading the response: a client that went away.
-void post_and_hang_up(int port, const std::string& body, std::chrono::milliseconds linger) {
+/// Sends `body` as a POST to `path` over a plain socket, waits `linger`, and closes the
+/// connection without reading the response: a client that went away.
+void post_and_hang_up(int port, const std::string& body, std::chrono::milliseconds linger, const std::string& path = "/v1/chat/completions",
+                      const std::string& content_type = "application/json") {
   const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(sock >= 0);
   sockaddr_in address{};
@@ -76,9 +77,13 @@ void post_and_hang_up(int port, const std::string& body, std::chrono::millisecon
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(sock, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
-  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type + "\r\nContent-Length: " +
                               std::to_string(body.size()) + "\r\n\r\n" + body;
-  REQUIRE(::send(sock, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  for (size_t sent = 0; sent < request.size();) {
+    const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent, 0);
+    REQUIRE(n > 0);
+    sent += static_cast<size_t>(n);
+  }
   std::this_thread::sleep_for(linger);
   ::close(sock);
 }
@@ -241,6 +246,22 @@ TEST_CASE("audio transcriptions: every response format, and errors as JSON", "[s
   CHECK(client.Post("/v1/audio/transcriptions", "{}", "application/json")->status == 400);
   httplib::MultipartFormDataItems other{{"file", wav, "a.wav", "audio/wav"}, {"model", "nope", "", ""}};
   CHECK(client.Post("/v1/audio/transcriptions", other)->status == 404);
+
+  // ten minutes of audio is twenty 30 s windows; the client leaves after 300 ms and the
+  // transcription stops at its next window (the worker is free for the next request at once)
+  std::string long_wav = wav.substr(0, 44);
+  const uint32_t data_bytes = 10 * 60 * 16000 * 2;
+  for (int i = 0; i < 4; ++i) long_wav[40 + i] = static_cast<char>((data_bytes >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 4; ++i) long_wav[4 + i] = static_cast<char>(((data_bytes + 36) >> (8 * i)) & 0xFF);
+  const std::string voice = wav.substr(44);
+  while (long_wav.size() < 44 + data_bytes) long_wav += voice.substr(0, std::min(voice.size(), 44 + data_bytes - long_wav.size()));
+  const std::string boundary = "aprboundary7";
+  const std::string form = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.wav\"\r\nContent-Type: audio/wav\r\n\r\n" +
+                           long_wav + "\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper\r\n--" + boundary + "--\r\n";
+  post_and_hang_up(port, form, std::chrono::milliseconds(300), "/v1/audio/transcriptions", "multipart/form-data; boundary=" + boundary);
+  for (int i = 0; i < 600 && server.metrics().cancelled_count("disconnect") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(server.metrics().cancelled_count("disconnect") == 1);
+  CHECK(post("json", wav)->status == 200);
   server.stop();
   thread.join();
 }
@@ -283,7 +304,7 @@ TEST_CASE("a generation past the request time limit gets 504 with a JSON error",
   CHECK(error["type"] == "timeout");
   CHECK(error["message"].get<std::string>().find("time limit") != std::string::npos);
   CHECK(running->server->metrics().cancelled_count("timeout") == 1);
-  CHECK(client.Get("/metrics")->body.find("apr_cancelled_generations_total{reason=\"timeout\"} 1") != std::string::npos);
+  CHECK(client.Get("/metrics")->body.find("apr_cancelled_requests_total{reason=\"timeout\"} 1") != std::string::npos);
 }
 
 TEST_CASE("a client that disconnects cancels its generation, streamed or not", "[serve]") {

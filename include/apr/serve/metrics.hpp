@@ -42,13 +42,13 @@ class Metrics {
     if (seconds > 0) last_tokens_per_second_ = static_cast<double>(tokens) / seconds;
   }
 
-  /// Records a generation cancelled for `reason` ("disconnect": the client left; "timeout": the request time limit).
+  /// Records a generation or transcription cancelled for `reason` ("disconnect": the client left; "timeout": the request time limit).
   void record_cancelled(const std::string& reason) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++cancelled_[reason];
   }
 
-  /// Generations cancelled for `reason` so far.
+  /// Generations and transcriptions cancelled for `reason` so far.
   size_t cancelled_count(const std::string& reason) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = cancelled_.find(reason);
@@ -87,11 +87,11 @@ class Metrics {
     out += fmt::format("# HELP apr_prompt_tokens_total Prompt tokens processed.\n# TYPE apr_prompt_tokens_total counter\napr_prompt_tokens_total {}\n", prompt_tokens_);
     out += fmt::format("# HELP apr_generated_tokens_total Tokens generated.\n# TYPE apr_generated_tokens_total counter\napr_generated_tokens_total {}\n", generated_tokens_);
     out += fmt::format("# HELP apr_generation_seconds_total Time spent decoding.\n# TYPE apr_generation_seconds_total counter\napr_generation_seconds_total {}\n", generation_seconds_);
-    out += "# HELP apr_cancelled_generations_total Generations cancelled: the client left, or the request time limit.\n"
-           "# TYPE apr_cancelled_generations_total counter\n";
+    out += "# HELP apr_cancelled_requests_total Generations and transcriptions cancelled: the client left, or the request time limit.\n"
+           "# TYPE apr_cancelled_requests_total counter\n";
     for (const char* reason : {"disconnect", "timeout"}) {
       const auto it = cancelled_.find(reason);
-      out += fmt::format("apr_cancelled_generations_total{{reason=\"{}\"}} {}\n", reason, it == cancelled_.end() ? 0 : it->second);
+      out += fmt::format("apr_cancelled_requests_total{{reason=\"{}\"}} {}\n", reason, it == cancelled_.end() ? 0 : it->second);
     }
     out += fmt::format("# HELP apr_tokens_per_second Decode speed of the last request.\n# TYPE apr_tokens_per_second gauge\napr_tokens_per_second {}\n", last_tokens_per_second_);
     out += fmt::format("# HELP apr_queue_depth Requests waiting for a model worker.\n# TYPE apr_queue_depth gauge\napr_queue_depth {}\n", queue_depth.load());

@@ -412,7 +412,8 @@ class Server {
   }
 
   /// Waits for the job `done`; when the client of `req` closes its connection first, sets
-  /// `cancel` (the job stops at its next token), waits for the job to end and returns true.
+  /// `cancel` (a generation stops at its next token, a transcription at its next 30 s window),
+  /// waits for the job to end and returns true.
   static bool wait_unless_client_leaves(const httplib::Request& req, std::future<void>& done, std::atomic<bool>& cancel) {
     const auto watch = ConnectionWatch::find(req.local_port, req.remote_addr, req.remote_port);
     if (!watch) {
@@ -464,12 +465,16 @@ class Server {
           if (request->temperature) options.temperatures = {*request->temperature};
           if (!request->prompt.empty()) options.initial_prompt = request->prompt;
           options.word_timestamps = request->word_timestamps;
+          options.cancelled = [&] { return cancel->load(); };
           runtime::WhisperTranscriber transcriber(*decoder);
           outcome = transcriber.transcribe_samples(samples->samples, *model->front_end, options, ThreadPool::global());
         },
         cancel);
     if (!done.valid()) return send_error(res, 503, "the server is busy (request queue full); retry later", "server_busy");
-    done.wait();
+    if (wait_unless_client_leaves(req, done, *cancel)) {
+      metrics_.record_cancelled("disconnect");
+      return send_error(res, 499, "the client closed the connection; transcription cancelled", "client_closed");
+    }
     if (!outcome) return send_error(res, 500, "transcription did not run", "server_error");
     if (!*outcome) {
       const Error& error = outcome->error();
