@@ -189,4 +189,14 @@ check "transcribe voxtral --delay-ms too long" 2 "expected a multiple of 80 ms" 
 check "transcribe voxtral --mic from ALSA's null device" 0 "null: 1.0 s of audio" -- "$apr" transcribe "$work/voxtral-tekken" --mic --mic-device null --duration 1
 check "transcribe voxtral --mic missing device" 3 "capture device 'apr_no_such_device'" -- "$apr" transcribe "$voxtral" --mic --mic-device apr_no_such_device
 
+# word error rate of transcripts
+printf 'a\tturn the lights on\nb\tset a timer for five minutes\n' > "$work/refs.tsv"
+printf 'b\tset the timer for five minutes\na\tturn the lights on\n' > "$work/hyps.tsv"
+check "eval wer pairs utterances by id" 0 "WER 10.00% \(1 word errors in 10 words, 2 utterances\)" -- "$apr" eval wer "$work/refs.tsv" "$work/hyps.tsv"
+check "eval wer --json" 0 '"wer": 0.1' -- "$apr" eval wer "$work/refs.tsv" "$work/hyps.tsv" --json
+check "eval wer --max-wer fails above it" 1 "above --max-wer 5.00%" -- "$apr" eval wer "$work/refs.tsv" "$work/hyps.tsv" --max-wer 0.05
+printf 'a\tturn the lights on\n' > "$work/short-hyps.tsv"
+check "eval wer names a missing hypothesis" 3 "no hypothesis for 'b'" -- "$apr" eval wer "$work/refs.tsv" "$work/short-hyps.tsv"
+check "eval wer of a missing file" 3 "nope.tsv" -- "$apr" eval wer "$work/refs.tsv" "$work/nope.tsv"
+
 finish

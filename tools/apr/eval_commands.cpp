@@ -2,6 +2,7 @@
 // suites, and a Pareto report (size, perplexity, KL, speed) over variants of a model.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "apr/eval/pareto.hpp"
 #include "apr/eval/perplexity.hpp"
 #include "apr/eval/precision_gate.hpp"
+#include "apr/eval/word_error_rate.hpp"
 #include "apr/runtime/generator.hpp"
 #include "apr/text/chat_template.hpp"
 #include "cli.hpp"
@@ -308,10 +310,72 @@ int run_pareto(const ParetoFlags& flags) {
   return kOk;
 }
 
+struct WerFlags {
+  std::string references;
+  std::string hypotheses;
+  double max_wer = -1.0;
+  bool json = false;
+};
+
+/// The utterances of a transcript file: "id<TAB>text" lines, or plain lines keyed by their line number.
+Result<std::vector<std::pair<std::string, std::string>>> read_utterances(const std::string& path) {
+  auto text = text::read_text_file(path);
+  if (!text) return std::move(text).error();
+  std::vector<std::pair<std::string, std::string>> utterances;
+  size_t line_number = 0;
+  for (size_t start = 0; start < text->size();) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string line = text->substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) utterances.emplace_back(fmt::format("line {}", line_number), line);
+    else utterances.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+  return utterances;
+}
+
+/// `apr eval wer`: the word error rate of hypotheses against references, utterance by utterance.
+int run_wer(const WerFlags& flags) {
+  auto references = read_utterances(flags.references);
+  if (!references) return report(references.error());
+  auto hypotheses = read_utterances(flags.hypotheses);
+  if (!hypotheses) return report(hypotheses.error());
+  std::map<std::string, std::string> heard(hypotheses->begin(), hypotheses->end());
+  if (heard.size() != hypotheses->size()) return report(make_error(ErrorCode::format, "{}: an utterance id appears twice", flags.hypotheses));
+  size_t errors = 0, words = 0;
+  nlohmann::json utterances = nlohmann::json::array();
+  for (const auto& [id, reference] : *references) {
+    const auto it = heard.find(id);
+    if (it == heard.end()) return report(make_error(ErrorCode::format, "{}: no hypothesis for '{}' of {}", flags.hypotheses, id, flags.references));
+    const auto counted = eval::word_errors(reference, it->second);
+    errors += counted.errors;
+    words += counted.words;
+    utterances.push_back({{"id", id}, {"reference", reference}, {"hypothesis", it->second}, {"errors", counted.errors}, {"words", counted.words}});
+  }
+  if (references->size() != heard.size()) {
+    return report(make_error(ErrorCode::format, "{}: {} hypotheses for {} references", flags.hypotheses, heard.size(), references->size()));
+  }
+  const double wer = words == 0 ? (errors == 0 ? 0.0 : 1.0) : static_cast<double>(errors) / static_cast<double>(words);
+  const bool passed = flags.max_wer < 0.0 || wer <= flags.max_wer;
+  if (flags.json) {
+    print_json({{"wer", wer}, {"errors", errors}, {"words", words}, {"utterances", utterances}, {"passed", passed}});
+  } else {
+    fmt::print("WER {:.2f}% ({} word errors in {} words, {} utterances)\n", 100.0 * wer, errors, words, references->size());
+  }
+  if (!passed) {
+    fmt::print(stderr, "error: WER {:.2f}% is above --max-wer {:.2f}%\n", 100.0 * wer, 100.0 * flags.max_wer);
+    return kValidationFailed;
+  }
+  return kOk;
+}
+
 }  // namespace
 
 void register_eval_commands(CLI::App& app, Registry& registry) {
-  auto* eval = app.add_subcommand("eval", "Evaluate language models: perplexity, logit consistency, golden prompts, Pareto report");
+  auto* eval = app.add_subcommand("eval", "Evaluate models: perplexity, logit consistency, golden prompts, Pareto report, word error rate");
   eval->require_subcommand(1);
 
   auto perplexity = std::make_shared<PerplexityFlags>();
@@ -358,6 +422,14 @@ void register_eval_commands(CLI::App& app, Registry& registry) {
   report_command->add_option("--svg", pareto->svg, "write an SVG scatter plot of perplexity against size here");
   report_command->add_flag("--json", pareto->json, "print JSON: per variant size, perplexity with CI, KL, tok/s, frontier");
   registry.add(report_command, [pareto] { return run_pareto(*pareto); });
+
+  auto wer = std::make_shared<WerFlags>();
+  auto* wer_command = eval->add_subcommand("wer", "Word error rate of transcripts against references (\"id<TAB>text\" lines, or plain lines in order)");
+  wer_command->add_option("references", wer->references, "reference transcripts")->required();
+  wer_command->add_option("hypotheses", wer->hypotheses, "transcripts to score, with the same ids")->required();
+  wer_command->add_option("--max-wer", wer->max_wer, "exit 1 when the WER is above this (0-1)")->check(CLI::Range(0.0, 1.0));
+  wer_command->add_flag("--json", wer->json, "print JSON: wer, errors, words, per-utterance errors, passed");
+  registry.add(wer_command, [wer] { return run_wer(*wer); });
 }
 
 }  // namespace apr::cli

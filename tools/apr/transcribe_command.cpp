@@ -296,8 +296,11 @@ int run_transcribe(const TranscribeFlags& flags) {
                                                                         : transcriber.transcribe_samples(audio->samples, *front_end, file_options, pool);
     if (!transcript) return report(transcript.error().with_context(path));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), language {}\n", path, audio->seconds(), seconds,
-               audio->seconds() / std::max(seconds, 1e-9), transcript->language);
+    size_t tokens = 0;
+    for (const auto& segment : transcript->segments) tokens += segment.tokens.size();
+    fmt::print(stderr, "{}: {:.1f} s of audio in {:.2f} s ({:.1f}x real time), language {}, {} tokens ({:.0f} tokens/s, encoder included)\n", path,
+               audio->seconds(), seconds, audio->seconds() / std::max(seconds, 1e-9), transcript->language, tokens,
+               static_cast<double>(tokens) / std::max(seconds, 1e-9));
     const std::string rendered = runtime::render_transcript(*transcript, *format);
     if (!flags.output_dir.empty()) {
       const auto out = std::filesystem::path(flags.output_dir) /
