@@ -1,10 +1,14 @@
 // apr import / convert / export: between Hugging Face folders, SafeTensors and APR, with the
 // precision gate on every dtype conversion.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apr/eval/precision_gate.hpp"
 #include "apr/eval/whisper_precision_gate.hpp"
@@ -29,7 +33,7 @@ namespace fs = std::filesystem;
 
 /// The Whisper gate: both models on the source file's mel filterbank (or apr's).
 Result<eval::GateReport> run_whisper_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
-                                          const nlohmann::json& config, DType target) {
+                                          const nlohmann::json& config, DType target, const eval::GateThresholds& thresholds) {
   auto whisper = models::WhisperConfig::from_apr_metadata(config);  // reads config.json's names as well
   if (!whisper) return std::move(whisper).error().with_context(source->path());
   auto reference = models::make_whisper(source, *whisper, models::dominant_matrix_dtype(*source));
@@ -40,14 +44,14 @@ Result<eval::GateReport> run_whisper_gate(std::shared_ptr<const format::TensorFi
   if (!filters) return std::move(filters).error();
   auto front_end = filters->empty() ? audio::LogMel::create(whisper->num_mel_bins) : audio::LogMel::create(whisper->num_mel_bins, *filters);
   if (!front_end) return std::move(front_end).error();
-  return eval::whisper_precision_gate(**reference, **candidate, *front_end, eval::default_thresholds(target));
+  return eval::whisper_precision_gate(**reference, **candidate, *front_end, thresholds);
 }
 
-/// Runs the precision gate of converting `source` (config `config`) to `converted` at `target`.
+/// Runs the precision gate of converting `source` (config `config`) to `converted` at `target` with `thresholds`.
 Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
-                                  const nlohmann::json& config, DType target) {
+                                  const nlohmann::json& config, DType target, const eval::GateThresholds& thresholds) {
   if (config.value("model_type", std::string()) == "whisper" || config.value("architecture", std::string()) == "whisper") {
-    return run_whisper_gate(source, converted, config, target);
+    return run_whisper_gate(source, converted, config, target, thresholds);
   }
   auto reference = models::instantiate(source, config, {}, source->path(), "");
   if (!reference) return std::move(reference).error();
@@ -56,7 +60,33 @@ Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> sour
   auto candidate = models::instantiate(converted, config, options, converted->path(), "");
   if (!candidate) return std::move(candidate).error();
   const auto tokens = eval::gate_tokens(reference->model->vocab_size(), 64);
-  return eval::precision_gate(*reference->model, *candidate->model, tokens, eval::default_thresholds(target));
+  return eval::precision_gate(*reference->model, *candidate->model, tokens, thresholds);
+}
+
+/// `target`'s documented thresholds with the `--gate NAME=VALUE` overrides applied.
+Result<eval::GateThresholds> gate_thresholds(DType target, const std::vector<std::string>& overrides) {
+  eval::GateThresholds thresholds = eval::default_thresholds(target);
+  const std::pair<const char*, double*> limits[] = {
+      {"max_mean_kl", &thresholds.max_mean_kl}, {"min_top1_agreement", &thresholds.min_top1_agreement},
+      {"min_top10_overlap", &thresholds.min_top10_overlap}, {"min_logit_cosine", &thresholds.min_logit_cosine},
+      {"min_hidden_cosine", &thresholds.min_hidden_cosine}};
+  for (const std::string& item : overrides) {
+    const size_t equals = item.find('=');
+    const std::string name = item.substr(0, equals);
+    const auto limit = std::find_if(std::begin(limits), std::end(limits), [&](const auto& l) { return name == l.first; });
+    if (equals == std::string::npos || limit == std::end(limits)) {
+      return make_error(ErrorCode::invalid_argument, "--gate {}: expected NAME=VALUE with NAME one of max_mean_kl, min_top1_agreement, "
+                                                     "min_top10_overlap, min_logit_cosine, min_hidden_cosine", item);
+    }
+    const std::string text = item.substr(equals + 1);
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(value) || value < 0.0 || (name != "max_mean_kl" && value > 1.0)) {
+      return make_error(ErrorCode::invalid_argument, "--gate {}: '{}' is not a limit in range", item, text);
+    }
+    *limit->second = value;
+  }
+  return thresholds;
 }
 
 /// Every tensor of `file` as a view to stream into a writer.
@@ -132,6 +162,7 @@ Result<nlohmann::json> write_and_verify_shards(const format::TensorFile& file, c
 
 struct ConvertFlags {
   std::string source, output, quantize, name, compress = "none", max_shard_size;
+  std::vector<std::string> gate;
   int level = -1;
   bool force = false, json = false;
 };
@@ -147,7 +178,9 @@ int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann
     auto converted = format::convert_file(*source, *target);
     if (!converted) return report_error(converted.error());
     result = *converted;
-    auto gate = run_gate(source, result, config, *target);
+    auto thresholds = gate_thresholds(*target, flags.gate);
+    if (!thresholds) return report_error(thresholds.error());
+    auto gate = run_gate(source, result, config, *target, *thresholds);
     if (!gate) return report_error(gate.error());
     report["gate"] = gate->to_json();
     const auto info = dtype_info(*target);
@@ -200,6 +233,7 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
         ->required();
     import->add_option("-o,--output", flags->output, "output .apr file")->required();
     import->add_option("--quantize", flags->quantize, "convert matrices to f16, bf16, q8_0 or q4_0 (precision gate applies)");
+    import->add_option("--gate", flags->gate, "override a precision-gate limit, NAME=VALUE (e.g. min_logit_cosine=0.995; docs/precision-gates.md)");
     import->add_option("--name", flags->name, "model name in the metadata (default: the output's stem)");
     import->add_option("--max-shard-size", flags->max_shard_size, "split into APR shards of at most this much tensor data (e.g. 2GB) plus OUTPUT.index.json");
     import->add_flag("--force", flags->force, "write even when the precision gate fails");
@@ -230,6 +264,7 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
     auto* convert = app.add_subcommand("convert", "Convert an APR file's matrices to another dtype (with the precision gate) and/or store its tensors compressed");
     convert->add_option("source", flags->source, "input .apr file or shard manifest (.apr.index.json)")->required();
     convert->add_option("--quantize", flags->quantize, "f16, bf16, q8_0 or q4_0");
+    convert->add_option("--gate", flags->gate, "override a precision-gate limit, NAME=VALUE (e.g. min_logit_cosine=0.995; docs/precision-gates.md)");
     convert->add_option("-o,--output", flags->output, "output .apr file")->required();
     convert->add_option("--compress", flags->compress, "store each tensor compressed where it shrinks: none, lz4 or zstd")->check(CLI::IsMember({"none", "lz4", "zstd"}));
     convert->add_option("--level", flags->level, "compression level (zstd 1-22, default 3; lz4 0 fast or 1-12 HC)");
