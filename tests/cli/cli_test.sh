@@ -199,7 +199,8 @@ printf 'a\tturn the lights on\n' > "$work/short-hyps.tsv"
 check "eval wer names a missing hypothesis" 3 "no hypothesis for 'b'" -- "$apr" eval wer "$work/refs.tsv" "$work/short-hyps.tsv"
 check "eval wer of a missing file" 3 "nope.tsv" -- "$apr" eval wer "$work/refs.tsv" "$work/nope.tsv"
 
-check "convert --gate overrides one limit" 0 '"min_logit_cosine": 0.5' -- "$apr" convert "$work/micro.apr" --quantize q8_0 --gate min_logit_cosine=0.5 -o "$work/gated.apr" --json
+check "convert --gate overrides one limit (the others still apply)" 1 '"min_logit_cosine": 0.5' -- "$apr" convert "$work/micro.apr" --quantize q8_0 --gate min_logit_cosine=0.5 -o "$work/gated.apr" --json
+check "convert --gate with every limit relaxed passes" 0 "tensors" -- "$apr" convert "$work/micro.apr" --quantize q8_0 --gate max_mean_kl=10 --gate min_top1_agreement=0 --gate min_top10_overlap=0 --gate min_logit_cosine=0 --gate min_hidden_cosine=0 -o "$work/gated.apr"
 check "convert --gate with an unknown limit" 2 "NAME one of max_mean_kl" -- "$apr" convert "$work/micro.apr" --quantize q8_0 --gate nonsense=1 -o "$work/gated.apr"
 check "convert --gate with a value out of range" 2 "is not a limit in range" -- "$apr" convert "$work/micro.apr" --quantize q8_0 --gate min_top1_agreement=1.5 -o "$work/gated.apr"
 
