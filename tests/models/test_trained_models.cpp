@@ -1,5 +1,7 @@
-// The model trained by tools/train and committed under models/fortune-lm: apr tokenizes as the
-// training tokenizer did, reproduces the training's held-out perplexity, and writes fluent text.
+// The models trained by tools/train and committed under models/: fortune-lm (apr tokenizes as
+// the training tokenizer did, reproduces the training's held-out perplexity, and writes fluent
+// text) and speech-commands (apr transcribes the bundled held-out clips, F16 and Q8_0, within
+// the word error rate it was measured at).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,9 +14,12 @@
 
 #include "apr/eval/perplexity.hpp"
 #include "apr/eval/word_error_rate.hpp"
+#include "apr/audio_io.hpp"
 #include "apr/models/load.hpp"
+#include "apr/models/load_whisper.hpp"
 #include "apr/models/model_text.hpp"
 #include "apr/runtime/generator.hpp"
+#include "apr/runtime/whisper_transcribe.hpp"
 #include "test_support.hpp"
 
 using namespace apr;
@@ -110,4 +115,45 @@ TEST_CASE("fortune-lm: sampled chat replies are fluent (perplexity under the F16
   // held-out fortunes score about 100 and the unigram baseline about 860; sampled replies at
   // temperature 0.7 score far lower, which text made of unrelated tokens could not
   CHECK(ppl < 30.0);
+}
+
+// The issue's target is a WER of at most 10%; the bundled model reaches 18.6% on these 12 clips
+// (13 errors in 70 words, F16 and Q8_0 alike; 12.9% on all 200 held-out clips), so the bound
+// asserted is 25%: it catches a broken front end, decoder or conversion (a model that ignores
+// the audio scores above 100%) while the model itself is short of the target.
+TEST_CASE("speech-commands: transcripts of the bundled clips stay within their measured WER", "[trained][whisper]") {
+  std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
+  REQUIRE(references);
+  for (const char* file : {"speech-commands-f16.apr", "speech-commands-q8_0.apr"}) {
+    auto loaded = models::load_whisper(test::model_file(std::string("speech-commands/") + file));
+    REQUIRE(loaded);
+    auto tokenizer = models::whisper_tokenizer(*loaded);
+    auto front_end = loaded->front_end();
+    REQUIRE((tokenizer && front_end));
+    auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
+    REQUIRE(decoder);
+    runtime::WhisperTranscriber transcriber(*decoder);
+    runtime::TranscribeOptions options;
+    options.decode.language = "en";
+    references.clear();
+    references.seekg(0);
+    std::string line;
+    size_t errors = 0, words = 0, clips = 0;
+    while (std::getline(references, line)) {
+      const auto tab = line.find('\t');
+      REQUIRE(tab != std::string::npos);
+      auto audio = audio::read_audio(test::model_file("speech-commands/clips/" + line.substr(0, tab)));
+      REQUIRE(audio);
+      auto transcript = transcriber.transcribe_samples(audio->samples, *front_end, options, ThreadPool::global());
+      REQUIRE(transcript);
+      const auto counted = eval::word_errors(line.substr(tab + 1), transcript->text);
+      INFO(file << ": " << line.substr(tab + 1) << " -> " << transcript->text);
+      errors += counted.errors;
+      words += counted.words;
+      ++clips;
+    }
+    INFO(file << ": " << errors << " word errors in " << words << " words, " << clips << " clips");
+    CHECK(clips >= 12);
+    CHECK(static_cast<double>(errors) <= 0.25 * static_cast<double>(words));
+  }
 }

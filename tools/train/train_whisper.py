@@ -58,7 +58,8 @@ def make_clip(job):
 
 
 FILTERS = speech_data.mel_filterbank(80)
-PEAK_LR = 1e-3
+PEAK_LR = 1.5e-3
+FULL_WINDOW_SHARE = 0.1  # the share of steps that see full 30 s windows
 CTC_WEIGHT = 0.3
 
 
@@ -172,7 +173,7 @@ def word_errors(reference, hypothesis):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=3200)
     parser.add_argument("--train-clips", type=int, default=5000)
     parser.add_argument("--test-clips", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
@@ -257,7 +258,7 @@ def main():
     ctc_head = nn.Linear(config["d_model"], text_ids + 1)  # the last class is CTC's blank
     trained = [p for p in model.parameters() if p.requires_grad] + list(ctc_head.parameters())
     optimizer = torch.optim.AdamW(trained, lr=PEAK_LR, betas=(0.9, 0.98), weight_decay=0.05)
-    # Most steps see 8 s windows (400 encoder positions, ~20x cheaper than 30 s); one in six sees
+    # Most steps see windows cut just after their batch's longest clip (at most 8 s, ~20x cheaper than 30 s); one in ten sees
     # full 30 s windows as apr feeds them, so the model also learns to ignore the zero padding.
     warmup, short_frames = 150, 800
     longest = max(m.shape[1] for _, _, m in train)
@@ -290,7 +291,7 @@ def main():
     order = []
     log = []
     for step in range(args.steps):
-        full = rng.random() < 1 / 6
+        full = rng.random() < FULL_WINDOW_SHARE
         batch, frames = (6, speech_data.WINDOW_FRAMES) if full else (16, short_frames)
         if len(order) < batch:
             order += rng.sample(range(len(train)), len(train))
@@ -300,7 +301,7 @@ def main():
             frames = min(short_frames, 64 * math.ceil((max(train[i][2].shape[1] for i in picked) + 48) / 64))
         items = [example(train[i], train_texts[i], rng.random() < 0.5, rng.random() < 0.2, frames) for i in picked]
         mels, inputs, targets = batch_of(items)
-        lr = PEAK_LR * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        lr = PEAK_LR * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr
         audio = model.encode(mels)
