@@ -340,7 +340,6 @@ class Server {
       auto done = scheduler_.submit([&](const std::atomic<bool>&) { outcome = run({}); }, cancel);
       if (!done.valid()) return send_error(res, 503, "the server is busy (request queue full); retry later", "server_busy");
       if (wait_unless_client_leaves(req, done, *cancel)) {
-        metrics_.record_cancelled("disconnect");
         return send_error(res, 499, "the client closed the connection; generation cancelled", "client_closed");
       }
       if (!outcome || !*outcome) return send_error(res, 500, outcome ? (*outcome).error().message : "generation failed", "server_error");
@@ -413,8 +412,8 @@ class Server {
 
   /// Waits for the job `done`; when the client of `req` closes its connection first, sets
   /// `cancel` (a generation stops at its next token, a transcription at its next 30 s window),
-  /// waits for the job to end and returns true.
-  static bool wait_unless_client_leaves(const httplib::Request& req, std::future<void>& done, std::atomic<bool>& cancel) {
+  /// counts the cancellation, waits for the job to end and returns true.
+  bool wait_unless_client_leaves(const httplib::Request& req, std::future<void>& done, std::atomic<bool>& cancel) {
     const auto watch = ConnectionWatch::find(req.local_port, req.remote_addr, req.remote_port);
     if (!watch) {
       done.wait();
@@ -427,6 +426,7 @@ class Server {
         cancel.store(true);
       }
     }
+    if (left) metrics_.record_cancelled("disconnect");
     return left;
   }
 
@@ -472,7 +472,6 @@ class Server {
         cancel);
     if (!done.valid()) return send_error(res, 503, "the server is busy (request queue full); retry later", "server_busy");
     if (wait_unless_client_leaves(req, done, *cancel)) {
-      metrics_.record_cancelled("disconnect");
       return send_error(res, 499, "the client closed the connection; transcription cancelled", "client_closed");
     }
     if (!outcome) return send_error(res, 500, "transcription did not run", "server_error");
