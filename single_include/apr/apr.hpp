@@ -142,6 +142,7 @@ class AlignedArray {
 /// so quantized scales written by apr equal the ones llama.cpp's tools write.
 
 #include <bit>
+#include <type_traits>
 
 #if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -149,25 +150,32 @@ class AlignedArray {
 
 namespace apr {
 
+/// std::bit_cast, which emscripten 3.1's libc++ lacks; the compilers' builtin is the same thing.
+template <class To, class From>
+  requires(sizeof(To) == sizeof(From) && std::is_trivially_copyable_v<To> && std::is_trivially_copyable_v<From>)
+constexpr To bit_cast(const From& from) noexcept {
+  return __builtin_bit_cast(To, from);
+}
+
 /// Converts an IEEE binary16 bit pattern to float (exact); portable reference twin of fp16_to_fp32.
 constexpr float fp16_to_fp32_scalar(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exponent = (h >> 10) & 0x1fu;
   uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
-  if (mantissa == 0) return std::bit_cast<float>(sign);
+  if (exponent == 0x1f) return bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  if (mantissa == 0) return bit_cast<float>(sign);
   exponent = 113;
   while ((mantissa & 0x400u) == 0) {
     mantissa <<= 1;
     --exponent;
   }
-  return std::bit_cast<float>(sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13));
+  return bit_cast<float>(sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13));
 }
 
 /// Converts a float to binary16, round-to-nearest-even, NaN kept; portable reference twin of fp32_to_fp16.
 constexpr uint16_t fp32_to_fp16_scalar(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const uint32_t bits = bit_cast<uint32_t>(f);
   const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t magnitude = bits & 0x7fffffffu;
   if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
@@ -211,11 +219,11 @@ inline uint16_t fp32_to_fp16(float f) {
 }
 
 /// Converts a bfloat16 bit pattern to float (exact).
-inline float bf16_to_fp32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+inline float bf16_to_fp32(uint16_t b) { return bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
 /// Converts a float to bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
 inline uint16_t fp32_to_bf16(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const uint32_t bits = bit_cast<uint32_t>(f);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
   return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
@@ -331,7 +339,6 @@ inline void dequantize_apr_q8(const uint8_t* in, size_t n, float* y) {
 
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 // ---- apr/core/result.hpp ----
 /// @file result.hpp
@@ -1468,11 +1475,18 @@ inline void append_utf8(std::string& out, char32_t c) {
 
 namespace apr::simd {
 
-/// Best architecture the compiler targets in this translation unit (avx512bw with -march=native on Zen 4/5).
-using DefaultArch = xsimd::default_arch;
+// Kernels call xsimd's reductions unqualified (`hadd(acc)`, `fms(a, b, c)`): argument-dependent
+// lookup finds them when a vector Arch is instantiated, and a build for which xsimd has no
+// architecture at all (WebAssembly without SIMD128), where xsimd declares none of them, still compiles.
 
 /// Portable fallback: plain C++ loops, the reference twin every kernel is tested against.
 struct Scalar {};
+
+/// Best architecture the compiler targets in this translation unit (avx512bw with -march=native
+/// on Zen 4/5; sse4_1 in a WebAssembly build with -msimd128 -msse4.1, which emscripten turns into
+/// SIMD128), or Scalar when it targets none (WebAssembly without -msimd128).
+using DefaultArch = std::conditional_t<std::is_same_v<xsimd::default_arch, xsimd::unavailable>, Scalar, xsimd::default_arch>;
+
 
 /// True when Arch is AVX-512 (F, with BW for byte ops).
 template <class Arch>
@@ -1588,14 +1602,18 @@ FloatBatch<Arch> load_as_float(const typename W::Block* row, size_t i) {
   using Batch = FloatBatch<Arch>;
   if constexpr (std::is_same_v<W, F32>) {
     return Batch::load_unaligned(row + i);
+#if defined(__AVX512F__) && defined(__AVX512BW__)
   } else if constexpr (is_avx512_v<Arch>) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i));
     if constexpr (std::is_same_v<W, F16>) return _mm512_cvtph_ps(raw);
     else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
   } else if constexpr (is_avx2_v<Arch>) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i));
     if constexpr (std::is_same_v<W, F16>) return _mm256_cvtph_ps(raw);
     else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+#endif
   } else {
     alignas(64) float values[Batch::size];
     for (size_t j = 0; j < Batch::size; ++j) {
@@ -1652,7 +1670,7 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
         acc3 = xsimd::fma(load_as_float<W, Arch>(row, i + 3 * width), Batch::load_unaligned(x + i + 3 * width), acc3);
       }
       for (; i + width <= n; i += width) acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
-      float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+      float sum = hadd((acc0 + acc1) + (acc2 + acc3));
       for (; i < n; ++i) sum += element_as_float<W>(row, i) * x[i];
       return sum;
     } else {
@@ -1663,7 +1681,7 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
           acc0 = xsimd::fma(Batch::load_aligned(values + j), Batch::load_unaligned(x + b * 32 + j), acc0);
         }
       }
-      return xsimd::hadd(acc0);
+      return hadd(acc0);
     }
   }
 }
@@ -1695,7 +1713,7 @@ void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out
       for (size_t r = 0; r < kRows; ++r) acc[r][0] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i), acc[r][0]);
     }
     for (size_t r = 0; r < kRows; ++r) {
-      float sum = xsimd::hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+      float sum = hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
       for (size_t j = i; j < n; ++j) sum += element_as_float<W>(row, j) * x[r * n + j];
       out[r] = sum;
     }
@@ -1851,6 +1869,45 @@ float dot_int8_reference(const typename W::Block* row, const QuantizedActivation
   return sum;
 }
 
+#if defined(__SSE4_1__)
+namespace detail {
+
+/// The 32 signed values of a weight block as two 16-byte vectors (values 0..15 and 16..31).
+template <Int8DotWeight W>
+inline void signed_halves(const typename W::Block& block, __m128i& low, __m128i& high) {
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    const __m128i nibble = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    low = _mm_sub_epi8(_mm_and_si128(packed, nibble), eight);
+    high = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), nibble), eight);
+  } else {
+    low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16));
+  }
+}
+
+/// Σ a·b of 16 signed bytes, exact, in four int32 lanes (widened to int16, then pmaddwd; both
+/// are single SIMD128 instructions, unlike pmaddubsw).
+inline __m128i dot_bytes(__m128i a, __m128i b) {
+  const __m128i low = _mm_madd_epi16(_mm_cvtepi8_epi16(a), _mm_cvtepi8_epi16(b));
+  const __m128i high = _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(a, 8)), _mm_cvtepi8_epi16(_mm_srli_si128(b, 8)));
+  return _mm_add_epi32(low, high);
+}
+
+/// Block `b` of `row` times block `b` of the activations, as four float lanes (exact integer
+/// sums, scaled once).
+template <Int8DotWeight W>
+inline __m128 block_product(const typename W::Block& block, const int8_t* q, float x_scale) {
+  __m128i low, high;
+  signed_halves<W>(block, low, high);
+  const __m128i sums = _mm_add_epi32(dot_bytes(low, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+                                     dot_bytes(high, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16))));
+  return _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(fp16_to_fp32(block.d) * x_scale));
+}
+
+}  // namespace detail
+#endif
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 namespace detail {
 
@@ -1919,6 +1976,23 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
       sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
     }
     return sum;
+  }
+#endif
+#if defined(__SSE4_1__)
+  if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX2, and WebAssembly SIMD128
+    const size_t blocks = x.n() / 32;
+    const int8_t* q = x.values(x_row);
+    const float* scales = x.scales(x_row);
+    __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
+      acc1 = _mm_add_ps(acc1, detail::block_product<W>(row[b + 1], q + (b + 1) * 32, scales[b + 1]));
+    }
+    if (b < blocks) acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, _mm_add_ps(acc0, acc1));
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   }
 #endif
   return dot_int8_reference<W>(row, x, x_row);
@@ -2037,7 +2111,7 @@ float dot_f32(const float* a, const float* b, size_t n) {
       acc1 = xsimd::fma(Batch::load_unaligned(a + i + Batch::size), Batch::load_unaligned(b + i + Batch::size), acc1);
     }
     for (; i + Batch::size <= n; i += Batch::size) acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
-    sum = xsimd::hadd(acc0 + acc1);
+    sum = hadd(acc0 + acc1);
   }
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
@@ -2325,7 +2399,7 @@ void rmsnorm(const float* x, const float* weight, float* out, size_t n, float ep
       const Batch v = Batch::load_unaligned(x + i);
       acc = xsimd::fma(v, v, acc);
     }
-    sum_squares = xsimd::hadd(acc);
+    sum_squares = hadd(acc);
   }
   for (; i < n; ++i) sum_squares += x[i] * x[i];
   const float inverse = 1.0f / std::sqrt(sum_squares / static_cast<float>(n) + eps);
@@ -2349,7 +2423,7 @@ void layernorm(const float* x, const float* weight, const float* bias, float* ou
     using Batch = xsimd::batch<float, Arch>;
     Batch acc(0.0f);
     for (; i + Batch::size <= n; i += Batch::size) acc += Batch::load_unaligned(x + i);
-    sum = xsimd::hadd(acc);
+    sum = hadd(acc);
   }
   for (; i < n; ++i) sum += x[i];
   const float mean = sum / static_cast<float>(n);
@@ -2363,7 +2437,7 @@ void layernorm(const float* x, const float* weight, const float* bias, float* ou
       const Batch d = Batch::load_unaligned(x + i) - m;
       acc = xsimd::fma(d, d, acc);
     }
-    sum_squares = xsimd::hadd(acc);
+    sum_squares = hadd(acc);
   }
   for (; i < n; ++i) sum_squares += (x[i] - mean) * (x[i] - mean);
   const float inverse = 1.0f / std::sqrt(sum_squares / static_cast<float>(n) + eps);
@@ -2400,7 +2474,7 @@ void rope(float* x, const float* cos, const float* sin, size_t head_dim, RopeSty
         const Batch b = Batch::load_unaligned(x + half + i);
         const Batch c = Batch::load_unaligned(cos + i);
         const Batch s = Batch::load_unaligned(sin + i);
-        xsimd::fms(a, c, b * s).store_unaligned(x + i);
+        fms(a, c, b * s).store_unaligned(x + i);
         xsimd::fma(a, s, b * c).store_unaligned(x + half + i);
       }
     }
@@ -2458,7 +2532,7 @@ void softmax(float* x, size_t n) {
       e.store_unaligned(x + i);
       acc += e;
     }
-    sum = xsimd::hadd(acc);
+    sum = hadd(acc);
   }
   for (; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
@@ -2629,17 +2703,19 @@ namespace detail {
 template <size_t G, WeightDtype W, class Arch>
 void score_keys(const float* const* queries, const typename W::Block* keys_t, size_t capacity, size_t slot0,
                 size_t count, size_t head_dim, float scale, float* const* scores) {
-  using Batch = xsimd::batch<float, Arch>;
-  constexpr size_t width = Batch::size;
   size_t j = 0;
-  for (; j + width <= count; j += width) {
-    Batch acc[G];
-    for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
-    for (size_t d = 0; d < head_dim; ++d) {
-      const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
-      for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+  if constexpr (!std::is_same_v<Arch, simd::Scalar>) {
+    using Batch = xsimd::batch<float, Arch>;
+    constexpr size_t width = Batch::size;
+    for (; j + width <= count; j += width) {
+      Batch acc[G];
+      for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
+      for (size_t d = 0; d < head_dim; ++d) {
+        const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
+        for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+      }
+      for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
     }
-    for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
   }
   for (; j < count; ++j) {
     for (size_t g = 0; g < G; ++g) {
@@ -3547,13 +3623,65 @@ class ChatTemplate {
 // ---- apr/text/pretokenizer.hpp ----
 /// @file pretokenizer.hpp
 /// @brief RegexSplitter: splits text into the pieces BPE sees, with a Unicode regex (PCRE2 in
-/// UTF + UCP mode, JIT-compiled), keeping both the matches and the gaps between them.
+/// UTF + UCP mode, JIT-compiled), keeping both the matches and the gaps between them. Without
+/// PCRE2 (a WebAssembly build) the JavaScript host's RegExp does the matching (apr/text/js_host.hpp).
 
+#if __has_include(<pcre2.h>)
 #ifndef PCRE2_CODE_UNIT_WIDTH
 /// pcre2.h requires it: apr uses the 8-bit (UTF-8) library.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 #include <pcre2.h>
+#elif defined(__EMSCRIPTEN__)
+// ---- apr/text/js_host.hpp ----
+/// @file js_host.hpp
+/// @brief Unicode services a JavaScript host gives a WebAssembly build that has no PCRE2 or
+/// utf8proc: regex splitting with the engine's `u`-mode RegExp and NFC with String.normalize.
+///
+/// The functions are imports; `examples/wasm/apr_host.js` implements them (link it with
+/// `emcc --js-library`). Byte offsets and lengths are of UTF-8 text in the module's memory.
+
+
+extern "C" {
+/// Compiles `pattern` (PCRE2 syntax as tokenizer.json has it) in the host; 0 when it compiles,
+/// else the length of the host's message, written (truncated) into `message`.
+int apr_host_regex_compile(const char* pattern, size_t pattern_size, char* message, size_t message_capacity);
+/// Finds the successive matches of `pattern` in `text` as PCRE2's loop would (empty matches step
+/// one code point); writes begin/end byte offsets in pairs, returns the number of matches written.
+size_t apr_host_regex_matches(const char* pattern, size_t pattern_size, const char* text, size_t text_size, uint32_t* offsets,
+                              size_t max_matches);
+/// NFC of UTF-8 `text`; returns its size in bytes, written into `out` when it fits `capacity`.
+size_t apr_host_nfc(const char* text, size_t text_size, char* out, size_t capacity);
+}
+
+namespace apr::text {
+
+/// NFC of valid UTF-8 `text`, by the host.
+inline std::string host_nfc(std::string_view text) {
+  std::string out(text.size() + 16, '\0');
+  size_t size = apr_host_nfc(text.data(), text.size(), out.data(), out.size());
+  if (size > out.size()) {
+    out.resize(size);
+    size = apr_host_nfc(text.data(), text.size(), out.data(), out.size());
+  }
+  out.resize(size);
+  return out;
+}
+
+/// Begin/end byte offsets of every match of `pattern` in valid UTF-8 `text`, by the host.
+inline std::vector<uint32_t> host_regex_matches(std::string_view pattern, std::string_view text) {
+  const size_t max_matches = text.size() + 1;  // each match is non-empty or steps one code point
+  std::vector<uint32_t> offsets(2 * max_matches);
+  const size_t found = apr_host_regex_matches(pattern.data(), pattern.size(), text.data(), text.size(), offsets.data(), max_matches);
+  offsets.resize(2 * found);
+  return offsets;
+}
+
+}  // namespace apr::text
+
+#else
+#error "apr/text/pretokenizer.hpp needs PCRE2 (libpcre2-dev) or a JavaScript host (emscripten)"
+#endif
 
 
 
@@ -3567,6 +3695,7 @@ inline constexpr std::string_view kQwen2Pattern =
 /// GPT-2's pre-tokenizer pattern (also Whisper's tiktoken pattern).
 inline constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+#if __has_include(<pcre2.h>)
 /// A compiled split pattern; thread-safe (each call uses its own match data).
 class RegexSplitter {
  public:
@@ -3619,6 +3748,48 @@ class RegexSplitter {
   std::shared_ptr<pcre2_code> code_;
   std::string pattern_;
 };
+
+#else
+/// A split pattern compiled by the JavaScript host; thread-safe (the host caches the RegExp).
+class RegexSplitter {
+ public:
+  /// Compiles `pattern` in the host; errors carry the host's message.
+  static Result<RegexSplitter> compile(std::string_view pattern) {
+    char message[256];
+    const int size = apr_host_regex_compile(pattern.data(), pattern.size(), message, sizeof message);
+    if (size != 0) {
+      return make_error(ErrorCode::format, "split pattern: {}", std::string_view(message, std::min<size_t>(static_cast<size_t>(size), sizeof message)));
+    }
+    return RegexSplitter(std::string(pattern));
+  }
+
+  /// Appends the pieces of valid UTF-8 `text` to `pieces`: every match and every gap between
+  /// matches, in order (Hugging Face's "Isolated" split behaviour).
+  void split(std::string_view text, std::vector<std::string_view>& pieces) const {
+    const std::vector<uint32_t> offsets = host_regex_matches(pattern_, text);
+    size_t last_end = 0;
+    for (size_t m = 0; m + 1 < offsets.size(); m += 2) {
+      const size_t begin = offsets[m], end = offsets[m + 1];
+      if (begin > last_end) pieces.push_back(text.substr(last_end, begin - last_end));
+      if (end > begin) {
+        pieces.push_back(text.substr(begin, end - begin));
+        last_end = end;
+      } else {
+        last_end = begin;
+      }
+    }
+    if (last_end < text.size()) pieces.push_back(text.substr(last_end));
+  }
+
+  /// The pattern text.
+  [[nodiscard]] const std::string& pattern() const noexcept { return pattern_; }
+
+ private:
+  explicit RegexSplitter(std::string pattern) : pattern_(std::move(pattern)) {}
+  std::string pattern_;
+};
+
+#endif
 
 }  // namespace apr::text
 
@@ -3710,7 +3881,10 @@ inline Result<nlohmann::json> tokenizer_json_from_gguf(const nlohmann::json& met
 /// encoder.json + vocab.bpe, or a tiktoken rank file (Whisper), with added/special tokens,
 /// NFC normalisation, encode, decode and streaming decode.
 
+#if __has_include(<utf8proc.h>)
 #include <utf8proc.h>
+#else
+#endif
 
 #include <fstream>
 #include <map>
@@ -4181,12 +4355,17 @@ class Tokenizer {
       size_t end = next;
       while (end < text.size() && static_cast<uint8_t>(text[end]) >= 0x80) ++end;
       const std::string_view stretch = text.substr(start, end - start);
+#if __has_include(<utf8proc.h>)
       utf8proc_uint8_t* result = nullptr;
       const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(stretch.data()), static_cast<utf8proc_ssize_t>(stretch.size()),
                                        &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
       if (length >= 0 && result != nullptr) out.append(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
       else out.append(stretch);
       std::free(result);
+#else
+      if (is_valid_utf8(stretch)) out.append(host_nfc(stretch));
+      else out.append(stretch);
+#endif
       i = end;
     }
     return out;
@@ -4716,14 +4895,27 @@ inline void set_license_block(nlohmann::json& metadata, const LicenseBlock& lice
 // ---- apr/format/compression.hpp ----
 /// @file compression.hpp
 /// @brief lz4 (block) and zstd (frame) compression of byte spans, with sizes checked both ways.
+///
+/// Without liblz4 and libzstd headers (a WebAssembly build) the codec names still parse and
+/// stored payloads still copy, but compressing or decompressing is an `unsupported` error.
 
+#if __has_include(<lz4.h>) && __has_include(<zstd.h>)
 #include <lz4.h>
 #include <lz4hc.h>
 #include <zstd.h>
+/// Set when liblz4 and libzstd are compiled in.
+#define APR_HAS_CODECS 1
+#else
+/// Set when liblz4 and libzstd are compiled in.
+#define APR_HAS_CODECS 0
+#endif
 
 
 
 namespace apr::format {
+
+/// True when lz4 and zstd payloads can be encoded and decoded in this build.
+inline constexpr bool kHasCodecs = APR_HAS_CODECS != 0;
 
 /// A compression codec; the values are the codec byte of an APR encoded payload.
 enum class Codec : uint8_t {
@@ -4756,16 +4948,21 @@ constexpr int default_level(Codec codec) { return codec == Codec::zstd ? 3 : 0; 
 /// The levels `codec` accepts: zstd 1..22, lz4 0 (fast) or 1..12 (LZ4 HC).
 constexpr bool valid_level(Codec codec, int level) {
   if (codec == Codec::zstd) return level >= 1 && level <= 22;
-  if (codec == Codec::lz4) return level >= 0 && level <= LZ4HC_CLEVEL_MAX;
+  if (codec == Codec::lz4) return level >= 0 && level <= 12;  // LZ4HC_CLEVEL_MAX
   return level == 0;
 }
 
 /// Largest input a single LZ4 block can hold (about 2 GB).
-inline constexpr uint64_t kMaxLz4Input = LZ4_MAX_INPUT_SIZE;
+inline constexpr uint64_t kMaxLz4Input = 0x7E000000;
+#if APR_HAS_CODECS
+static_assert(kMaxLz4Input == LZ4_MAX_INPUT_SIZE && LZ4HC_CLEVEL_MAX == 12, "liblz4's limits changed");
+#endif
 
 /// `input` compressed with `codec` at `level`; codec none and inputs lz4 cannot hold are errors.
 inline Result<std::vector<std::byte>> compress(Codec codec, int level, std::span<const std::byte> input) {
   if (!valid_level(codec, level)) return make_error(ErrorCode::invalid_argument, "compression level {} is not valid for {}", level, codec_name(codec));
+  if (codec != Codec::none && !kHasCodecs) return make_error(ErrorCode::unsupported, "this build has no {} codec (built without liblz4/libzstd)", codec_name(codec));
+#if APR_HAS_CODECS
   std::vector<std::byte> out;
   if (codec == Codec::lz4) {
     if (input.size() > kMaxLz4Input) return make_error(ErrorCode::unsupported, "{} bytes do not fit one LZ4 block (at most {})", input.size(), kMaxLz4Input);
@@ -4786,12 +4983,18 @@ inline Result<std::vector<std::byte>> compress(Codec codec, int level, std::span
     out.resize(written);
     return out;
   }
+#endif
   return make_error(ErrorCode::invalid_argument, "compress() needs a codec (lz4 or zstd)");
 }
 
 /// Decompresses `input` into exactly `output.size()` bytes; corrupt input, or input that decodes
 /// to any other size, is an error saying what the codec reported.
 inline Result<void> decompress(Codec codec, std::span<const std::byte> input, std::span<std::byte> output) {
+  if (codec != Codec::none && !kHasCodecs) {
+    return make_error(ErrorCode::unsupported, "{} payloads cannot be decoded here (built without liblz4/libzstd); store the tensors uncompressed (apr convert --compress none)",
+                      codec_name(codec));
+  }
+#if APR_HAS_CODECS
   if (codec == Codec::lz4) {
     if (input.size() > kMaxLz4Input || output.size() > kMaxLz4Input) {
       return make_error(ErrorCode::format, "lz4 block of {} bytes decoding to {} exceeds the LZ4 block limit", input.size(), output.size());
@@ -4815,6 +5018,7 @@ inline Result<void> decompress(Codec codec, std::span<const std::byte> input, st
     if (got != output.size()) return make_error(ErrorCode::format, "zstd data decompresses to {} bytes, expected {}", got, output.size());
     return ok();
   }
+#endif
   if (input.size() != output.size()) return make_error(ErrorCode::format, "{} stored bytes for {} decoded bytes", input.size(), output.size());
   std::copy(input.begin(), input.end(), output.begin());
   return ok();
@@ -4825,20 +5029,75 @@ inline Result<void> decompress(Codec codec, std::span<const std::byte> input, st
 // ---- apr/format/crc32.hpp ----
 /// @file crc32.hpp
 /// @brief CRC-32 (IEEE, zlib's) over bytes, incrementally.
+///
+/// zlib computes it where its header is available; otherwise (a WebAssembly build) a
+/// byte-at-a-time table and zlib's GF(2) combination give the same values, more slowly.
 
+#if __has_include(<zlib.h>)
 #include <zlib.h>
+#endif
 
 
 namespace apr::format {
 
+namespace detail {
+
+/// The reflected CRC-32 polynomial.
+inline constexpr uint32_t kCrc32Polynomial = 0xedb88320u;
+
+/// CRC-32 of every byte value (the byte-at-a-time table).
+inline constexpr std::array<uint32_t, 256> kCrc32Table = [] {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t n = 0; n < 256; ++n) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? kCrc32Polynomial ^ (c >> 1) : c >> 1;
+    table[n] = c;
+  }
+  return table;
+}();
+
+/// a·b modulo the CRC polynomial (reflected bit order), as zlib's multmodp.
+constexpr uint32_t multiply_mod_polynomial(uint32_t a, uint32_t b) {
+  uint32_t m = 1u << 31, product = 0;
+  for (;;) {
+    if (a & m) {
+      product ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1u) ? (b >> 1) ^ kCrc32Polynomial : b >> 1;
+  }
+  return product;
+}
+
+/// x^(8·n) modulo the CRC polynomial: the operator that shifts a CRC over n zero bytes.
+constexpr uint32_t shift_bytes_operator(uint64_t n) {
+  uint32_t power = 1u << 30;  // x^1, squared below to x^2, x^4, ...
+  for (int k = 0; k < 3; ++k) power = multiply_mod_polynomial(power, power);
+  uint32_t result = 1u << 31;  // x^0
+  for (; n != 0; n >>= 1) {
+    if (n & 1u) result = multiply_mod_polynomial(power, result);
+    power = multiply_mod_polynomial(power, power);
+  }
+  return result;
+}
+
+}  // namespace detail
+
 /// Continues CRC-32 `crc` (0 to start) over `bytes`.
 inline uint32_t crc32_update(uint32_t crc, std::span<const std::byte> bytes) {
+#if __has_include(<zlib.h>)
   while (!bytes.empty()) {
     const auto chunk = static_cast<uInt>(std::min<size_t>(bytes.size(), 1u << 30));
     crc = static_cast<uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), chunk));
     bytes = bytes.subspan(chunk);
   }
   return crc;
+#else
+  uint32_t c = ~crc;
+  for (const std::byte b : bytes) c = detail::kCrc32Table[(c ^ static_cast<uint32_t>(b)) & 0xffu] ^ (c >> 8);
+  return ~c;
+#endif
 }
 
 /// CRC-32 of `bytes`.
@@ -4846,7 +5105,11 @@ inline uint32_t crc32(std::span<const std::byte> bytes) { return crc32_update(0,
 
 /// CRC-32 of A followed by B, from `crc_a`, `crc_b` and B's length (zlib's crc32_combine).
 inline uint32_t crc32_concat(uint32_t crc_a, uint32_t crc_b, uint64_t length_b) {
+#if __has_include(<zlib.h>)
   return static_cast<uint32_t>(::crc32_combine(crc_a, crc_b, static_cast<z_off_t>(length_b)));
+#else
+  return detail::multiply_mod_polynomial(detail::shift_bytes_operator(length_b), crc_a) ^ crc_b;
+#endif
 }
 
 }  // namespace apr::format
@@ -5946,6 +6209,7 @@ class AprShardedFile final : public TensorFile {
 /// and opened by apr_v1_security.hpp (libsodium).
 
 
+#include <zstd.h>
 
 
 namespace apr::format {
@@ -12347,6 +12611,14 @@ class ChatSession {
     return result;
   }
 
+  /// Generates the next replies with `generation` (budget, sampling); the session's stop ids and
+  /// strings stay when it gives none.
+  void set_generation(GenerationOptions generation) {
+    if (generation.stop_ids.empty()) generation.stop_ids = std::move(options_.generation.stop_ids);
+    if (generation.stop_strings.empty()) generation.stop_strings = std::move(options_.generation.stop_strings);
+    options_.generation = std::move(generation);
+  }
+
   /// Forgets the conversation (the system message stays).
   void reset() {
     history_.resize(options_.system.empty() ? 0 : 1);
@@ -12460,6 +12732,7 @@ class ChatSession {
 /// timestamp may follow. avg_logprob = Σ log p(chosen, after the rules) / (tokens + 1).
 
 
+#include <zlib.h>
 
 
 namespace apr::runtime {

@@ -121,3 +121,18 @@ TEST_CASE("activation quantization: scales, sums and rounding", "[int8]") {
   REQUIRE(q.scales()[0] == 0.0f);
   REQUIRE(q.values()[5] == 0);
 }
+
+TEMPLATE_TEST_CASE("int8 dot on 128-bit vectors (SSE4.1, and WebAssembly SIMD128) matches the exact-integer reference", "[int8]", Q8_0, Q4_0) {
+  using W = TestType;
+  for (size_t cols : {32u, 64u, 96u, 896u, 4864u}) {  // odd block counts leave a single-block tail
+    const auto w = test::random_matrix<W>(3, cols, static_cast<uint32_t>(cols) + 7);
+    const auto x = test::random_floats(cols, static_cast<uint32_t>(cols) + 8, -4.0f, 4.0f);
+    QuantizedActivations q;
+    q.quantize(x.data(), 1, cols);
+    for (size_t r = 0; r < 3; ++r) {
+      const auto* row = w.data() + r * cols / 32;
+      // block sums are exact integers in both; only the float additions are ordered differently
+      REQUIRE(dot_int8<W, xsimd::sse4_1>(row, q, 0) == Approx(dot_int8_reference<W>(row, q, 0)).margin(1e-4f * cols / 32).epsilon(1e-5));
+    }
+  }
+}

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -15,25 +16,32 @@
 
 namespace apr {
 
+/// std::bit_cast, which emscripten 3.1's libc++ lacks; the compilers' builtin is the same thing.
+template <class To, class From>
+  requires(sizeof(To) == sizeof(From) && std::is_trivially_copyable_v<To> && std::is_trivially_copyable_v<From>)
+constexpr To bit_cast(const From& from) noexcept {
+  return __builtin_bit_cast(To, from);
+}
+
 /// Converts an IEEE binary16 bit pattern to float (exact); portable reference twin of fp16_to_fp32.
 constexpr float fp16_to_fp32_scalar(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exponent = (h >> 10) & 0x1fu;
   uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
-  if (mantissa == 0) return std::bit_cast<float>(sign);
+  if (exponent == 0x1f) return bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  if (mantissa == 0) return bit_cast<float>(sign);
   exponent = 113;
   while ((mantissa & 0x400u) == 0) {
     mantissa <<= 1;
     --exponent;
   }
-  return std::bit_cast<float>(sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13));
+  return bit_cast<float>(sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13));
 }
 
 /// Converts a float to binary16, round-to-nearest-even, NaN kept; portable reference twin of fp32_to_fp16.
 constexpr uint16_t fp32_to_fp16_scalar(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const uint32_t bits = bit_cast<uint32_t>(f);
   const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t magnitude = bits & 0x7fffffffu;
   if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
@@ -77,11 +85,11 @@ inline uint16_t fp32_to_fp16(float f) {
 }
 
 /// Converts a bfloat16 bit pattern to float (exact).
-inline float bf16_to_fp32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+inline float bf16_to_fp32(uint16_t b) { return bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
 /// Converts a float to bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
 inline uint16_t fp32_to_bf16(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
+  const uint32_t bits = bit_cast<uint32_t>(f);
   if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
   return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }

@@ -1,10 +1,20 @@
 /// @file compression.hpp
 /// @brief lz4 (block) and zstd (frame) compression of byte spans, with sizes checked both ways.
+///
+/// Without liblz4 and libzstd headers (a WebAssembly build) the codec names still parse and
+/// stored payloads still copy, but compressing or decompressing is an `unsupported` error.
 #pragma once
 
+#if __has_include(<lz4.h>) && __has_include(<zstd.h>)
 #include <lz4.h>
 #include <lz4hc.h>
 #include <zstd.h>
+/// Set when liblz4 and libzstd are compiled in.
+#define APR_HAS_CODECS 1
+#else
+/// Set when liblz4 and libzstd are compiled in.
+#define APR_HAS_CODECS 0
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -17,6 +27,9 @@
 #include "apr/core/result.hpp"
 
 namespace apr::format {
+
+/// True when lz4 and zstd payloads can be encoded and decoded in this build.
+inline constexpr bool kHasCodecs = APR_HAS_CODECS != 0;
 
 /// A compression codec; the values are the codec byte of an APR encoded payload.
 enum class Codec : uint8_t {
@@ -49,16 +62,21 @@ constexpr int default_level(Codec codec) { return codec == Codec::zstd ? 3 : 0; 
 /// The levels `codec` accepts: zstd 1..22, lz4 0 (fast) or 1..12 (LZ4 HC).
 constexpr bool valid_level(Codec codec, int level) {
   if (codec == Codec::zstd) return level >= 1 && level <= 22;
-  if (codec == Codec::lz4) return level >= 0 && level <= LZ4HC_CLEVEL_MAX;
+  if (codec == Codec::lz4) return level >= 0 && level <= 12;  // LZ4HC_CLEVEL_MAX
   return level == 0;
 }
 
 /// Largest input a single LZ4 block can hold (about 2 GB).
-inline constexpr uint64_t kMaxLz4Input = LZ4_MAX_INPUT_SIZE;
+inline constexpr uint64_t kMaxLz4Input = 0x7E000000;
+#if APR_HAS_CODECS
+static_assert(kMaxLz4Input == LZ4_MAX_INPUT_SIZE && LZ4HC_CLEVEL_MAX == 12, "liblz4's limits changed");
+#endif
 
 /// `input` compressed with `codec` at `level`; codec none and inputs lz4 cannot hold are errors.
 inline Result<std::vector<std::byte>> compress(Codec codec, int level, std::span<const std::byte> input) {
   if (!valid_level(codec, level)) return make_error(ErrorCode::invalid_argument, "compression level {} is not valid for {}", level, codec_name(codec));
+  if (codec != Codec::none && !kHasCodecs) return make_error(ErrorCode::unsupported, "this build has no {} codec (built without liblz4/libzstd)", codec_name(codec));
+#if APR_HAS_CODECS
   std::vector<std::byte> out;
   if (codec == Codec::lz4) {
     if (input.size() > kMaxLz4Input) return make_error(ErrorCode::unsupported, "{} bytes do not fit one LZ4 block (at most {})", input.size(), kMaxLz4Input);
@@ -79,12 +97,18 @@ inline Result<std::vector<std::byte>> compress(Codec codec, int level, std::span
     out.resize(written);
     return out;
   }
+#endif
   return make_error(ErrorCode::invalid_argument, "compress() needs a codec (lz4 or zstd)");
 }
 
 /// Decompresses `input` into exactly `output.size()` bytes; corrupt input, or input that decodes
 /// to any other size, is an error saying what the codec reported.
 inline Result<void> decompress(Codec codec, std::span<const std::byte> input, std::span<std::byte> output) {
+  if (codec != Codec::none && !kHasCodecs) {
+    return make_error(ErrorCode::unsupported, "{} payloads cannot be decoded here (built without liblz4/libzstd); store the tensors uncompressed (apr convert --compress none)",
+                      codec_name(codec));
+  }
+#if APR_HAS_CODECS
   if (codec == Codec::lz4) {
     if (input.size() > kMaxLz4Input || output.size() > kMaxLz4Input) {
       return make_error(ErrorCode::format, "lz4 block of {} bytes decoding to {} exceeds the LZ4 block limit", input.size(), output.size());
@@ -108,6 +132,7 @@ inline Result<void> decompress(Codec codec, std::span<const std::byte> input, st
     if (got != output.size()) return make_error(ErrorCode::format, "zstd data decompresses to {} bytes, expected {}", got, output.size());
     return ok();
   }
+#endif
   if (input.size() != output.size()) return make_error(ErrorCode::format, "{} stored bytes for {} decoded bytes", input.size(), output.size());
   std::copy(input.begin(), input.end(), output.begin());
   return ok();

@@ -65,17 +65,19 @@ namespace detail {
 template <size_t G, WeightDtype W, class Arch>
 void score_keys(const float* const* queries, const typename W::Block* keys_t, size_t capacity, size_t slot0,
                 size_t count, size_t head_dim, float scale, float* const* scores) {
-  using Batch = xsimd::batch<float, Arch>;
-  constexpr size_t width = Batch::size;
   size_t j = 0;
-  for (; j + width <= count; j += width) {
-    Batch acc[G];
-    for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
-    for (size_t d = 0; d < head_dim; ++d) {
-      const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
-      for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+  if constexpr (!std::is_same_v<Arch, simd::Scalar>) {
+    using Batch = xsimd::batch<float, Arch>;
+    constexpr size_t width = Batch::size;
+    for (; j + width <= count; j += width) {
+      Batch acc[G];
+      for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
+      for (size_t d = 0; d < head_dim; ++d) {
+        const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
+        for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+      }
+      for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
     }
-    for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
   }
   for (; j < count; ++j) {
     for (size_t g = 0; g < G; ++g) {

@@ -58,6 +58,14 @@ class ChatSession {
     return result;
   }
 
+  /// Generates the next replies with `generation` (budget, sampling); the session's stop ids and
+  /// strings stay when it gives none.
+  void set_generation(GenerationOptions generation) {
+    if (generation.stop_ids.empty()) generation.stop_ids = std::move(options_.generation.stop_ids);
+    if (generation.stop_strings.empty()) generation.stop_strings = std::move(options_.generation.stop_strings);
+    options_.generation = std::move(generation);
+  }
+
   /// Forgets the conversation (the system message stays).
   void reset() {
     history_.resize(options_.system.empty() ? 0 : 1);

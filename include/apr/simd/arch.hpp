@@ -8,11 +8,18 @@
 
 namespace apr::simd {
 
-/// Best architecture the compiler targets in this translation unit (avx512bw with -march=native on Zen 4/5).
-using DefaultArch = xsimd::default_arch;
+// Kernels call xsimd's reductions unqualified (`hadd(acc)`, `fms(a, b, c)`): argument-dependent
+// lookup finds them when a vector Arch is instantiated, and a build for which xsimd has no
+// architecture at all (WebAssembly without SIMD128), where xsimd declares none of them, still compiles.
 
 /// Portable fallback: plain C++ loops, the reference twin every kernel is tested against.
 struct Scalar {};
+
+/// Best architecture the compiler targets in this translation unit (avx512bw with -march=native
+/// on Zen 4/5; sse4_1 in a WebAssembly build with -msimd128 -msse4.1, which emscripten turns into
+/// SIMD128), or Scalar when it targets none (WebAssembly without -msimd128).
+using DefaultArch = std::conditional_t<std::is_same_v<xsimd::default_arch, xsimd::unavailable>, Scalar, xsimd::default_arch>;
+
 
 /// True when Arch is AVX-512 (F, with BW for byte ops).
 template <class Arch>

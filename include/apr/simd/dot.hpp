@@ -41,7 +41,7 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
         acc3 = xsimd::fma(load_as_float<W, Arch>(row, i + 3 * width), Batch::load_unaligned(x + i + 3 * width), acc3);
       }
       for (; i + width <= n; i += width) acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
-      float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+      float sum = hadd((acc0 + acc1) + (acc2 + acc3));
       for (; i < n; ++i) sum += element_as_float<W>(row, i) * x[i];
       return sum;
     } else {
@@ -52,7 +52,7 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
           acc0 = xsimd::fma(Batch::load_aligned(values + j), Batch::load_unaligned(x + b * 32 + j), acc0);
         }
       }
-      return xsimd::hadd(acc0);
+      return hadd(acc0);
     }
   }
 }
@@ -84,7 +84,7 @@ void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out
       for (size_t r = 0; r < kRows; ++r) acc[r][0] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i), acc[r][0]);
     }
     for (size_t r = 0; r < kRows; ++r) {
-      float sum = xsimd::hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+      float sum = hadd((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
       for (size_t j = i; j < n; ++j) sum += element_as_float<W>(row, j) * x[r * n + j];
       out[r] = sum;
     }

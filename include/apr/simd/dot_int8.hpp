@@ -42,6 +42,45 @@ float dot_int8_reference(const typename W::Block* row, const QuantizedActivation
   return sum;
 }
 
+#if defined(__SSE4_1__)
+namespace detail {
+
+/// The 32 signed values of a weight block as two 16-byte vectors (values 0..15 and 16..31).
+template <Int8DotWeight W>
+inline void signed_halves(const typename W::Block& block, __m128i& low, __m128i& high) {
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    const __m128i nibble = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    low = _mm_sub_epi8(_mm_and_si128(packed, nibble), eight);
+    high = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), nibble), eight);
+  } else {
+    low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16));
+  }
+}
+
+/// Σ a·b of 16 signed bytes, exact, in four int32 lanes (widened to int16, then pmaddwd; both
+/// are single SIMD128 instructions, unlike pmaddubsw).
+inline __m128i dot_bytes(__m128i a, __m128i b) {
+  const __m128i low = _mm_madd_epi16(_mm_cvtepi8_epi16(a), _mm_cvtepi8_epi16(b));
+  const __m128i high = _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(a, 8)), _mm_cvtepi8_epi16(_mm_srli_si128(b, 8)));
+  return _mm_add_epi32(low, high);
+}
+
+/// Block `b` of `row` times block `b` of the activations, as four float lanes (exact integer
+/// sums, scaled once).
+template <Int8DotWeight W>
+inline __m128 block_product(const typename W::Block& block, const int8_t* q, float x_scale) {
+  __m128i low, high;
+  signed_halves<W>(block, low, high);
+  const __m128i sums = _mm_add_epi32(dot_bytes(low, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+                                     dot_bytes(high, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16))));
+  return _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(fp16_to_fp32(block.d) * x_scale));
+}
+
+}  // namespace detail
+#endif
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 namespace detail {
 
@@ -110,6 +149,23 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
       sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
     }
     return sum;
+  }
+#endif
+#if defined(__SSE4_1__)
+  if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX2, and WebAssembly SIMD128
+    const size_t blocks = x.n() / 32;
+    const int8_t* q = x.values(x_row);
+    const float* scales = x.scales(x_row);
+    __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
+      acc1 = _mm_add_ps(acc1, detail::block_product<W>(row[b + 1], q + (b + 1) * 32, scales[b + 1]));
+    }
+    if (b < blocks) acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, _mm_add_ps(acc0, acc1));
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   }
 #endif
   return dot_int8_reference<W>(row, x, x_row);

@@ -72,7 +72,7 @@ float dot_f32(const float* a, const float* b, size_t n) {
       acc1 = xsimd::fma(Batch::load_unaligned(a + i + Batch::size), Batch::load_unaligned(b + i + Batch::size), acc1);
     }
     for (; i + Batch::size <= n; i += Batch::size) acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
-    sum = xsimd::hadd(acc0 + acc1);
+    sum = hadd(acc0 + acc1);
   }
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;

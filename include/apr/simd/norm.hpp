@@ -21,7 +21,7 @@ void rmsnorm(const float* x, const float* weight, float* out, size_t n, float ep
       const Batch v = Batch::load_unaligned(x + i);
       acc = xsimd::fma(v, v, acc);
     }
-    sum_squares = xsimd::hadd(acc);
+    sum_squares = hadd(acc);
   }
   for (; i < n; ++i) sum_squares += x[i] * x[i];
   const float inverse = 1.0f / std::sqrt(sum_squares / static_cast<float>(n) + eps);
@@ -45,7 +45,7 @@ void layernorm(const float* x, const float* weight, const float* bias, float* ou
     using Batch = xsimd::batch<float, Arch>;
     Batch acc(0.0f);
     for (; i + Batch::size <= n; i += Batch::size) acc += Batch::load_unaligned(x + i);
-    sum = xsimd::hadd(acc);
+    sum = hadd(acc);
   }
   for (; i < n; ++i) sum += x[i];
   const float mean = sum / static_cast<float>(n);
@@ -59,7 +59,7 @@ void layernorm(const float* x, const float* weight, const float* bias, float* ou
       const Batch d = Batch::load_unaligned(x + i) - m;
       acc = xsimd::fma(d, d, acc);
     }
-    sum_squares = xsimd::hadd(acc);
+    sum_squares = hadd(acc);
   }
   for (; i < n; ++i) sum_squares += (x[i] - mean) * (x[i] - mean);
   const float inverse = 1.0f / std::sqrt(sum_squares / static_cast<float>(n) + eps);

@@ -28,7 +28,7 @@ void rope(float* x, const float* cos, const float* sin, size_t head_dim, RopeSty
         const Batch b = Batch::load_unaligned(x + half + i);
         const Batch c = Batch::load_unaligned(cos + i);
         const Batch s = Batch::load_unaligned(sin + i);
-        xsimd::fms(a, c, b * s).store_unaligned(x + i);
+        fms(a, c, b * s).store_unaligned(x + i);
         xsimd::fma(a, s, b * c).store_unaligned(x + half + i);
       }
     }

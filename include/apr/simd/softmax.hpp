@@ -39,7 +39,7 @@ void softmax(float* x, size_t n) {
       e.store_unaligned(x + i);
       acc += e;
     }
-    sum = xsimd::hadd(acc);
+    sum = hadd(acc);
   }
   for (; i < n; ++i) {
     x[i] = std::exp(x[i] - max);

@@ -4,7 +4,11 @@
 /// NFC normalisation, encode, decode and streaming decode.
 #pragma once
 
+#if __has_include(<utf8proc.h>)
 #include <utf8proc.h>
+#else
+#include "apr/text/js_host.hpp"  // NFC by the JavaScript host (WebAssembly builds)
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -317,12 +321,17 @@ class Tokenizer {
       size_t end = next;
       while (end < text.size() && static_cast<uint8_t>(text[end]) >= 0x80) ++end;
       const std::string_view stretch = text.substr(start, end - start);
+#if __has_include(<utf8proc.h>)
       utf8proc_uint8_t* result = nullptr;
       const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(stretch.data()), static_cast<utf8proc_ssize_t>(stretch.size()),
                                        &result, static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
       if (length >= 0 && result != nullptr) out.append(reinterpret_cast<const char*>(result), static_cast<size_t>(length));
       else out.append(stretch);
       std::free(result);
+#else
+      if (is_valid_utf8(stretch)) out.append(host_nfc(stretch));
+      else out.append(stretch);
+#endif
       i = end;
     }
     return out;
