@@ -1765,6 +1765,7 @@ class QuantizedActivations {
       scales_ = AlignedArray<float>(blocks);
       sums_ = AlignedArray<int32_t>(blocks);
     }
+    if (kWithInt16 && values_int16_.size() < rows * n) values_int16_ = AlignedArray<int16_t>(rows * n);
     if (pair_scales_.size() < rows * n / 4) {
       pair_scales_ = AlignedArray<float>(rows * n / 4);
       pair_sums_ = AlignedArray<float>(rows * n / 4);
@@ -1777,6 +1778,17 @@ class QuantizedActivations {
     float* scales = scales_.data() + r * n_ / kBlock;
     int32_t* sums = sums_.data() + r * n_ / kBlock;
     for (size_t b = 0; b < n_ / kBlock; ++b) quantize_block(x + b * kBlock, q + b * kBlock, scales[b], sums[b]);
+    if constexpr (kWithInt16) {
+      int16_t* wide = values_int16_.data() + r * n_;
+      for (size_t b = 0; b < n_ / kBlock; ++b) {
+        for (size_t k = 0; k < 8; ++k) {
+          wide[b * kBlock + k] = q[b * kBlock + 2 * k];
+          wide[b * kBlock + 8 + k] = q[b * kBlock + 2 * k + 1];
+          wide[b * kBlock + 16 + k] = q[b * kBlock + 16 + 2 * k];
+          wide[b * kBlock + 24 + k] = q[b * kBlock + 17 + 2 * k];
+        }
+      }
+    }
     float* pair_scales = pair_scales_.data() + r * n_ / 4;
     float* pair_sums = pair_sums_.data() + r * n_ / 4;
     for (size_t b = 0; b < n_ / kBlock; ++b) {
@@ -1797,6 +1809,10 @@ class QuantizedActivations {
   [[nodiscard]] const float* scales(size_t r = 0) const noexcept { return scales_.data() + r * n_ / kBlock; }
   /// Row r's per-block sums of the int8 values.
   [[nodiscard]] const int32_t* sums(size_t r = 0) const noexcept { return sums_.data() + r * n_ / kBlock; }
+  /// Row r's values as int16 for the 128-bit kernels (built with SSE4.1 or WebAssembly SIMD128):
+  /// per block four groups of 8 — the even then the odd values of 0..15, then of 16..31 — the
+  /// order in which 16-bit lanes split a Q4_0 block's bytes into nibbles (and Q8_0's into bytes).
+  [[nodiscard]] const int16_t* values_int16(size_t r = 0) const noexcept { return values_int16_.data() + r * n_; }
   /// Row r's scales laid out for 512-bit kernels: per pair of blocks, 16 floats (8 copies of
   /// each block's scale), so lanes match the int32 sums vpdpbusd makes of 64 bytes.
   [[nodiscard]] const float* pair_scales(size_t r = 0) const noexcept { return pair_scales_.data() + r * n_ / 4; }
@@ -1830,7 +1846,16 @@ class QuantizedActivations {
 #endif
   }
 
+  /// True when the int16 copy is kept: the 128-bit integer kernels exist in this build.
+  static constexpr bool kWithInt16 =
+#if defined(__SSE4_1__)
+      true;
+#else
+      false;
+#endif
+
   AlignedArray<int8_t> values_;
+  AlignedArray<int16_t> values_int16_;
   AlignedArray<float> scales_;
   AlignedArray<int32_t> sums_;
   AlignedArray<float> pair_scales_;
@@ -1872,37 +1897,31 @@ float dot_int8_reference(const typename W::Block* row, const QuantizedActivation
 #if defined(__SSE4_1__)
 namespace detail {
 
-/// The 32 signed values of a weight block as two 16-byte vectors (values 0..15 and 16..31).
+/// Σ w·x of one weight block with the block's int16 activations (QuantizedActivations::values_int16
+/// order), exact, in four int32 lanes. Q4_0 nibbles stay unsigned (0..15; the caller subtracts
+/// 8·Σx): masks and shifts of 16-bit lanes give them in that order, and pmaddwd (one SIMD128
+/// instruction) multiplies and adds pairs.
 template <Int8DotWeight W>
-inline void signed_halves(const typename W::Block& block, __m128i& low, __m128i& high) {
+inline __m128i block_sums(const typename W::Block& block, const int16_t* x) {
+  __m128i w0, w1, w2, w3;
   if constexpr (std::is_same_v<W, Q4_0>) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
-    const __m128i nibble = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    low = _mm_sub_epi8(_mm_and_si128(packed, nibble), eight);
-    high = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), nibble), eight);
+    const __m128i nibble = _mm_set1_epi16(0x0f);
+    w0 = _mm_and_si128(packed, nibble);
+    w1 = _mm_and_si128(_mm_srli_epi16(packed, 8), nibble);
+    w2 = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+    w3 = _mm_srli_epi16(packed, 12);
   } else {
-    low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
-    high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16));
+    const __m128i low = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    const __m128i high = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16));
+    w0 = _mm_srai_epi16(_mm_slli_epi16(low, 8), 8);
+    w1 = _mm_srai_epi16(low, 8);
+    w2 = _mm_srai_epi16(_mm_slli_epi16(high, 8), 8);
+    w3 = _mm_srai_epi16(high, 8);
   }
-}
-
-/// Σ a·b of 16 signed bytes, exact, in four int32 lanes (widened to int16, then pmaddwd; both
-/// are single SIMD128 instructions, unlike pmaddubsw).
-inline __m128i dot_bytes(__m128i a, __m128i b) {
-  const __m128i low = _mm_madd_epi16(_mm_cvtepi8_epi16(a), _mm_cvtepi8_epi16(b));
-  const __m128i high = _mm_madd_epi16(_mm_cvtepi8_epi16(_mm_srli_si128(a, 8)), _mm_cvtepi8_epi16(_mm_srli_si128(b, 8)));
-  return _mm_add_epi32(low, high);
-}
-
-/// Block `b` of `row` times block `b` of the activations, as four float lanes (exact integer
-/// sums, scaled once).
-template <Int8DotWeight W>
-inline __m128 block_product(const typename W::Block& block, const int8_t* q, float x_scale) {
-  __m128i low, high;
-  signed_halves<W>(block, low, high);
-  const __m128i sums = _mm_add_epi32(dot_bytes(low, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
-                                     dot_bytes(high, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16))));
-  return _mm_mul_ps(_mm_cvtepi32_ps(sums), _mm_set1_ps(fp16_to_fp32(block.d) * x_scale));
+  const auto* xv = reinterpret_cast<const __m128i*>(x);
+  return _mm_add_epi32(_mm_add_epi32(_mm_madd_epi16(w0, _mm_load_si128(xv)), _mm_madd_epi16(w1, _mm_load_si128(xv + 1))),
+                       _mm_add_epi32(_mm_madd_epi16(w2, _mm_load_si128(xv + 2)), _mm_madd_epi16(w3, _mm_load_si128(xv + 3))));
 }
 
 }  // namespace detail
@@ -1981,18 +2000,25 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
 #if defined(__SSE4_1__)
   if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX2, and WebAssembly SIMD128
     const size_t blocks = x.n() / 32;
-    const int8_t* q = x.values(x_row);
-    const float* scales = x.scales(x_row);
+    const int16_t* q = x.values_int16(x_row);
+    const float* x_scales = x.scales(x_row);
+    const int32_t* x_sums = x.sums(x_row);
     __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+    float offset = 0.0f;  // Σ scale·Σx over the blocks: Q4_0's nibbles are 8 above their values
+    auto add_block = [&](size_t b, __m128& acc) {
+      const float scale = fp16_to_fp32(row[b].d) * x_scales[b];
+      acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(detail::block_sums<W>(row[b], q + b * 32)), _mm_set1_ps(scale)));
+      if constexpr (std::is_same_v<W, Q4_0>) offset += scale * static_cast<float>(x_sums[b]);
+    };
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
-      acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
-      acc1 = _mm_add_ps(acc1, detail::block_product<W>(row[b + 1], q + (b + 1) * 32, scales[b + 1]));
+      add_block(b, acc0);
+      add_block(b + 1, acc1);
     }
-    if (b < blocks) acc0 = _mm_add_ps(acc0, detail::block_product<W>(row[b], q + b * 32, scales[b]));
+    if (b < blocks) add_block(b, acc0);
     alignas(16) float lanes[4];
     _mm_store_ps(lanes, _mm_add_ps(acc0, acc1));
-    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) - 8.0f * offset;
   }
 #endif
   return dot_int8_reference<W>(row, x, x_row);

@@ -37,6 +37,7 @@ class QuantizedActivations {
       scales_ = AlignedArray<float>(blocks);
       sums_ = AlignedArray<int32_t>(blocks);
     }
+    if (kWithInt16 && values_int16_.size() < rows * n) values_int16_ = AlignedArray<int16_t>(rows * n);
     if (pair_scales_.size() < rows * n / 4) {
       pair_scales_ = AlignedArray<float>(rows * n / 4);
       pair_sums_ = AlignedArray<float>(rows * n / 4);
@@ -49,6 +50,17 @@ class QuantizedActivations {
     float* scales = scales_.data() + r * n_ / kBlock;
     int32_t* sums = sums_.data() + r * n_ / kBlock;
     for (size_t b = 0; b < n_ / kBlock; ++b) quantize_block(x + b * kBlock, q + b * kBlock, scales[b], sums[b]);
+    if constexpr (kWithInt16) {
+      int16_t* wide = values_int16_.data() + r * n_;
+      for (size_t b = 0; b < n_ / kBlock; ++b) {
+        for (size_t k = 0; k < 8; ++k) {
+          wide[b * kBlock + k] = q[b * kBlock + 2 * k];
+          wide[b * kBlock + 8 + k] = q[b * kBlock + 2 * k + 1];
+          wide[b * kBlock + 16 + k] = q[b * kBlock + 16 + 2 * k];
+          wide[b * kBlock + 24 + k] = q[b * kBlock + 17 + 2 * k];
+        }
+      }
+    }
     float* pair_scales = pair_scales_.data() + r * n_ / 4;
     float* pair_sums = pair_sums_.data() + r * n_ / 4;
     for (size_t b = 0; b < n_ / kBlock; ++b) {
@@ -69,6 +81,10 @@ class QuantizedActivations {
   [[nodiscard]] const float* scales(size_t r = 0) const noexcept { return scales_.data() + r * n_ / kBlock; }
   /// Row r's per-block sums of the int8 values.
   [[nodiscard]] const int32_t* sums(size_t r = 0) const noexcept { return sums_.data() + r * n_ / kBlock; }
+  /// Row r's values as int16 for the 128-bit kernels (built with SSE4.1 or WebAssembly SIMD128):
+  /// per block four groups of 8 — the even then the odd values of 0..15, then of 16..31 — the
+  /// order in which 16-bit lanes split a Q4_0 block's bytes into nibbles (and Q8_0's into bytes).
+  [[nodiscard]] const int16_t* values_int16(size_t r = 0) const noexcept { return values_int16_.data() + r * n_; }
   /// Row r's scales laid out for 512-bit kernels: per pair of blocks, 16 floats (8 copies of
   /// each block's scale), so lanes match the int32 sums vpdpbusd makes of 64 bytes.
   [[nodiscard]] const float* pair_scales(size_t r = 0) const noexcept { return pair_scales_.data() + r * n_ / 4; }
@@ -102,7 +118,16 @@ class QuantizedActivations {
 #endif
   }
 
+  /// True when the int16 copy is kept: the 128-bit integer kernels exist in this build.
+  static constexpr bool kWithInt16 =
+#if defined(__SSE4_1__)
+      true;
+#else
+      false;
+#endif
+
   AlignedArray<int8_t> values_;
+  AlignedArray<int16_t> values_int16_;
   AlignedArray<float> scales_;
   AlignedArray<int32_t> sums_;
   AlignedArray<float> pair_scales_;
