@@ -136,3 +136,17 @@ TEMPLATE_TEST_CASE("int8 dot on 128-bit vectors (SSE4.1, and WebAssembly SIMD128
     }
   }
 }
+
+TEMPLATE_PRODUCT_TEST_CASE("dot_int8_weight_rows equals dot_int8 row by row, exactly", "[int8]", std::pair,
+                           ((Q8_0, DefaultArch), (Q4_0, DefaultArch), (Q8_0, xsimd::sse4_1), (Q4_0, xsimd::sse4_1), (Q4_0, Scalar))) {
+  using W = typename TestType::first_type;
+  using Arch = typename TestType::second_type;
+  const size_t cols = 896, row_blocks = cols / 32;
+  const auto w = test::random_matrix<W>(kInt8WeightRows, cols, 11);
+  const auto x = test::random_floats(cols, 12, -4.0f, 4.0f);
+  QuantizedActivations q;
+  q.quantize(x.data(), 1, cols);
+  float out[kInt8WeightRows];
+  dot_int8_weight_rows<W, kInt8WeightRows, Arch>(w.data(), row_blocks, q, 0, out);
+  for (size_t i = 0; i < kInt8WeightRows; ++i) REQUIRE(out[i] == dot_int8<W, Arch>(w.data() + i * row_blocks, q, 0));
+}

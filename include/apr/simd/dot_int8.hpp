@@ -72,6 +72,36 @@ inline __m128i block_sums(const typename W::Block& block, const int16_t* x) {
                        _mm_add_epi32(_mm_madd_epi16(w2, _mm_load_si128(xv + 2)), _mm_madd_epi16(w3, _mm_load_si128(xv + 3))));
 }
 
+/// out[i] = Σ row_i·x over x.n() values for kRows weight rows `row_blocks` blocks apart: one
+/// accumulator per row, blocks in order, the rows read side by side so that kRows weight streams
+/// are in flight at once (WebAssembly has no prefetch instruction; interleaved streams are how
+/// its loads overlap: 4 rows stream a 76 MB matrix 2.2x faster than 1 on the Xeon VM).
+template <Int8DotWeight W, size_t kRows>
+inline void dot_int8_128(const typename W::Block* rows, size_t row_blocks, const QuantizedActivations& x, size_t x_row, float* out) {
+  const int16_t* q = x.values_int16(x_row);
+  const float* x_scales = x.scales(x_row);
+  const int32_t* x_sums = x.sums(x_row);
+  __m128 acc[kRows];
+  float offset[kRows];  // Σ scale·Σx over the blocks: Q4_0's nibbles are 8 above their values
+  for (size_t i = 0; i < kRows; ++i) {
+    acc[i] = _mm_setzero_ps();
+    offset[i] = 0.0f;
+  }
+  for (size_t b = 0; b < row_blocks; ++b) {
+    for (size_t i = 0; i < kRows; ++i) {
+      const typename W::Block& block = rows[i * row_blocks + b];
+      const float scale = fp16_to_fp32(block.d) * x_scales[b];
+      acc[i] = _mm_add_ps(acc[i], _mm_mul_ps(_mm_cvtepi32_ps(block_sums<W>(block, q + b * 32)), _mm_set1_ps(scale)));
+      if constexpr (std::is_same_v<W, Q4_0>) offset[i] += scale * static_cast<float>(x_sums[b]);
+    }
+  }
+  for (size_t i = 0; i < kRows; ++i) {
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, acc[i]);
+    out[i] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) - 8.0f * offset[i];
+  }
+}
+
 }  // namespace detail
 #endif
 
@@ -147,29 +177,33 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
 #endif
 #if defined(__SSE4_1__)
   if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX2, and WebAssembly SIMD128
-    const size_t blocks = x.n() / 32;
-    const int16_t* q = x.values_int16(x_row);
-    const float* x_scales = x.scales(x_row);
-    const int32_t* x_sums = x.sums(x_row);
-    __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
-    float offset = 0.0f;  // Σ scale·Σx over the blocks: Q4_0's nibbles are 8 above their values
-    auto add_block = [&](size_t b, __m128& acc) {
-      const float scale = fp16_to_fp32(row[b].d) * x_scales[b];
-      acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(detail::block_sums<W>(row[b], q + b * 32)), _mm_set1_ps(scale)));
-      if constexpr (std::is_same_v<W, Q4_0>) offset += scale * static_cast<float>(x_sums[b]);
-    };
-    size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      add_block(b, acc0);
-      add_block(b + 1, acc1);
-    }
-    if (b < blocks) add_block(b, acc0);
-    alignas(16) float lanes[4];
-    _mm_store_ps(lanes, _mm_add_ps(acc0, acc1));
-    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) - 8.0f * offset;
+    float out;
+    detail::dot_int8_128<W, 1>(row, x.n() / 32, x, x_row, &out);
+    return out;
   }
 #endif
   return dot_int8_reference<W>(row, x, x_row);
+}
+
+/// Weight rows gemv_int8 hands dot_int8_weight_rows at a time.
+inline constexpr size_t kInt8WeightRows = 4;
+
+/// out[i] = dot_int8(rows + i·row_blocks, x, x_row) for i < kRows, exactly; the 128-bit kernel
+/// reads the rows side by side (several weight streams in flight), the others one after another.
+template <Int8DotWeight W, size_t kRows, class Arch = DefaultArch>
+void dot_int8_weight_rows(const typename W::Block* rows, size_t row_blocks, const QuantizedActivations& x, size_t x_row, float* out) {
+#if defined(__SSE4_1__)
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  constexpr bool kVnni = is_avx512_v<Arch>;
+#else
+  constexpr bool kVnni = false;
+#endif
+  if constexpr (!std::is_same_v<Arch, Scalar> && !kVnni) {
+    detail::dot_int8_128<W, kRows>(rows, row_blocks, x, x_row, out);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < kRows; ++i) out[i] = dot_int8<W, Arch>(rows + i * row_blocks, x, x_row);
 }
 
 /// out[i] = Σ row·x[x_row0 + i] for i < kRows: the weight row is unpacked once for all kRows

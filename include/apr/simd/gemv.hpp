@@ -35,7 +35,11 @@ void gemv_int8(const typename W::Block* w, const QuantizedActivations& x, size_t
   pool.parallel_for(
       rows,
       [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end; ++r) y[r] = dot_int8<W, Arch>(w + r * row_blocks, x, x_row);
+        size_t r = begin;
+        for (; r + kInt8WeightRows <= end; r += kInt8WeightRows) {
+          dot_int8_weight_rows<W, kInt8WeightRows, Arch>(w + r * row_blocks, row_blocks, x, x_row, y + r);
+        }
+        for (; r < end; ++r) y[r] = dot_int8<W, Arch>(w + r * row_blocks, x, x_row);
       },
       kGemvGrain);
 }
