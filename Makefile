@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench docs models clean
+.PHONY: all deps configure build test demo bench docs models wasm clean
 
 all: build
 
@@ -29,6 +29,11 @@ bench: build
 # Retrains the small models of models/ from scratch (about an hour on 2 cores; see tools/train).
 models: build
 	@tools/train/train_all.sh $(BUILD_DIR)/bin/apr $(BUILD_DIR)/train
+
+# apr for the browser (emscripten): the C API + page of examples/wasm in $(WASM_DIR)/site.
+WASM_DIR ?= build-wasm
+wasm: deps
+	@examples/wasm/build.sh $(WASM_DIR)
 
 docs: deps
 	@doxygen docs/Doxyfile

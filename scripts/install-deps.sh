@@ -9,19 +9,24 @@ packages=(
   catch2 libcli11-dev libcpp-httplib-dev libsodium-dev libcurl4-openssl-dev
   libsndfile1-dev libsoxr-dev libasound2-dev libpcre2-dev libutf8proc-dev libfftw3-dev libncurses-dev libyaml-cpp-dev
   doxygen graphviz clang libclang-rt-14-dev
+  emscripten chromium
 )
 
-# Node.js + npm run the official openai client in the server tests (any Debian-packaged node works).
+# Node.js + npm run the official openai client in the server tests and drive Chromium through the
+# WebAssembly demo (any Debian-packaged node works).
 command -v npm >/dev/null || packages+=(nodejs npm)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-# npm packages of the tests, from the committed lockfile (installed once, not at test time).
+# npm packages of the tests, from the committed lockfiles (installed once, not at test time).
 npm_install() {
-  local dir=$root/tests/serve/openai_client
-  if [ ! -d "$dir/node_modules/openai" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    echo "install-deps: npm ci in tests/serve/openai_client" >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  fi
+  local dir_package dir package
+  for dir_package in serve/openai_client:openai wasm:playwright-core; do
+    dir=$root/tests/${dir_package%%:*} package=${dir_package#*:}
+    if [ ! -d "$dir/node_modules/$package" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      echo "install-deps: npm ci in tests/${dir_package%%:*}" >&2
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+  done
 }
 
 missing=()

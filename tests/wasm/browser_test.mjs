@@ -1,0 +1,110 @@
+// The WebAssembly demo in headless Chromium: serves the page on 127.0.0.1 (cross-origin
+// isolated), lets it load a model and generate, reads the figures from the DOM, keeps a
+// screenshot of every run, and fails when a reply is missing or a figure is out of range.
+//
+// Usage: node browser_test.mjs SITE_DIR OUT_DIR [--chromium PATH] [--bench MODEL.apr]
+//   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar) and a file that is not a
+//   model (the page must show the reader's error); --bench: only MODEL.apr with simd-mt, simd
+//   and scalar, 32 greedy tokens each, figures printed (the targets of docs/wasm.md).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { serve } = await import(join(here, '../../examples/wasm/serve.mjs'));
+const args = process.argv.slice(2);
+const option = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args.splice(i, 2)[1] : fallback; };
+const executablePath = option('--chromium', '/usr/bin/chromium');
+const bench = option('--bench', null);
+const [site, out] = args;
+if (!site || !out) { console.error('usage: node browser_test.mjs SITE_DIR OUT_DIR [--chromium PATH] [--bench MODEL.apr]'); process.exit(2); }
+mkdirSync(out, { recursive: true });
+
+const mounts = { '/models/not-a-model.apr': join(here, 'browser_test.mjs') };
+if (bench) mounts['/models/bench.apr'] = resolve(bench);
+const { server, url } = await serve(site, 0, mounts);
+const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--enable-features=SharedArrayBuffer'] });
+const failures = [];
+const results = [];
+
+// Opens the page with `params`, waits until it is done or failed, returns what it shows.
+async function run(name, params, timeoutMs) {
+  const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
+  const console_lines = [];
+  page.on('console', (message) => console_lines.push(message.text()));
+  page.on('pageerror', (error) => console_lines.push(`pageerror: ${error.message}`));
+  await page.goto(`${url}?${new URLSearchParams({ auto: '1', ...params })}`);
+  let state = 'timeout';
+  try {
+    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: timeoutMs });
+    state = await page.evaluate(() => document.body.dataset.state);
+  } catch { /* reported as a timeout below */ }
+  const read = (id) => page.evaluate((i) => document.getElementById(i).textContent, id);
+  const figure = async (id) => Number.parseFloat(await read(id));
+  const result = {
+    name, state, build: await read('build'), threads: await figure('threads'),
+    isolated: await page.evaluate(() => self.crossOriginIsolated),
+    startup_ms: await figure('startup-ms'), load_ms: await figure('load-ms'), ttft_ms: await figure('ttft-ms'),
+    tokens_per_second: await figure('tokens-per-second'), memory_mb: await figure('memory-mb'),
+    prompt_tokens: await figure('prompt-tokens'), reply_tokens: await figure('reply-tokens'),
+    reply: await page.evaluate(() => [...document.querySelectorAll('.assistant')].map((e) => e.textContent).join('\n')),
+    error: await page.evaluate(() => (document.getElementById('error').hidden ? '' : document.getElementById('error').textContent)),
+  };
+  await page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+  if (state !== 'done' && state !== 'error') result.console = console_lines.slice(-20);
+  await page.close();
+  results.push(result);
+  console.log(JSON.stringify(result));
+  return result;
+}
+
+function expect(result, condition, what) {
+  if (!condition) failures.push(`${result.name}: ${what} (${JSON.stringify(result)})`);
+}
+
+// A generation that worked: a reply and sane figures.
+function expectGenerated(result, { isolated, threads }) {
+  expect(result, result.state === 'done', 'the page did not finish generating');
+  expect(result, result.isolated === isolated, `crossOriginIsolated should be ${isolated}`);
+  expect(result, result.threads === threads, `expected ${threads} threads`);
+  expect(result, result.reply_tokens >= 1 && result.reply.trim().length > 0, 'no reply');
+  expect(result, result.prompt_tokens >= 1, 'no prompt tokens');
+  for (const key of ['startup_ms', 'load_ms', 'ttft_ms', 'tokens_per_second', 'memory_mb']) {
+    expect(result, Number.isFinite(result[key]) && result[key] > 0, `${key} is not a positive number`);
+  }
+  expect(result, result.load_ms < 30000 && result.ttft_ms < 30000, 'load or first token took over 30 s');
+  expect(result, result.memory_mb >= 1 && result.memory_mb < 2048, 'memory out of range');
+}
+
+try {
+  if (bench) {
+    for (const build of ['simd-mt', 'simd', 'scalar']) {
+      const threads = build === 'simd-mt' ? 2 : 1;
+      const result = await run(`bench-${build}`, { build, threads, model: 'models/bench.apr', prompt: 'Once upon a time', max_tokens: '32', temperature: '0' }, 600000);
+      expectGenerated(result, { isolated: true, threads });
+    }
+    const tokps = (build) => results.find((r) => r.name === `bench-${build}`)?.tokens_per_second;
+    console.log(JSON.stringify({ simd_over_scalar: tokps('simd') / tokps('scalar'), simd_mt_over_scalar: tokps('simd-mt') / tokps('scalar') }));
+  } else {
+    for (const build of ['simd-mt', 'simd', 'scalar']) {
+      const threads = build === 'simd-mt' ? 2 : 1;
+      const result = await run(`fortune-lm-${build}`, { build, threads, model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, 60000);
+      expectGenerated(result, { isolated: true, threads });
+    }
+    const greedy = results.map((r) => r.reply);
+    expect(results[0], greedy.every((reply) => reply === greedy[0]), 'greedy replies differ between builds');
+    const bad = await run('not-a-model', { model: 'models/not-a-model.apr' }, 60000);
+    expect(bad, bad.state === 'error', 'a file that is not a model did not fail');
+    expect(bad, /^not-a-model\.apr: .+/.test(bad.error) && !/abort|RuntimeError/i.test(bad.error), 'the error does not name the file or is a crash');
+  }
+} finally {
+  writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2));
+  await browser.close();
+  server.close();
+}
+if (failures.length) {
+  console.error(failures.join('\n'));
+  process.exit(1);
+}
+console.log(`browser test passed; screenshots and results.json in ${out}`);
