@@ -2,6 +2,7 @@
 // worker, loads a model, streams replies and shows load time, time to first token, tokens/s and
 // memory. Query parameters: build=simd|simd-mt|scalar, threads=N, model=URL, prompt=TEXT,
 // max_tokens=N, temperature=T, seed=N, auto=1 (load and send the prompt at once: used by tests).
+// window.aprTokenize(texts) resolves to the loaded model's ids of each text (for tests too).
 const query = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const threaded = self.crossOriginIsolated === true;
@@ -10,7 +11,8 @@ const threads = Number(query.get('threads')) || (build === 'simd-mt' ? Math.min(
 const temperature = query.has('temperature') ? Number(query.get('temperature')) : 0.7;
 const seed = Number(query.get('seed') || 1);
 const worker = new Worker('worker.js');
-let startedAt = 0, sentAt = 0, firstTextAt = 0, replyElement = null;
+let startedAt = 0, sentAt = 0, firstTextAt = 0, replyElement = null, tokenized = null;
+window.aprTokenize = (texts) => new Promise((resolve) => { tokenized = resolve; worker.postMessage({ type: 'tokenize', texts }); });
 
 const setState = (state, status) => { document.body.dataset.state = state; $('status').textContent = status; };
 const showMemory = (bytes) => { $('memory-mb').textContent = (bytes / 1048576).toFixed(1); };
@@ -74,6 +76,8 @@ worker.onmessage = (event) => {
     $('prompt-tokens').textContent = m.reply.prompt_tokens;
     $('reply-tokens').textContent = m.reply.tokens;
     setState('done', `Done (${m.reply.stop}).`);
+  } else if (m.type === 'tokens') {
+    if (tokenized) tokenized(m.ids);
   } else if (m.type === 'error') {
     if (m.memory) showMemory(m.memory);
     showError(m.message);

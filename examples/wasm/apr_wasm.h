@@ -27,6 +27,10 @@ const char* apr_last_error(void);
 /** The model as JSON: architecture, dims, weight dtype, parameters, tokenizer, context. */
 const char* apr_chat_info(const apr_chat* chat);
 
+/** The ids of `text` as a JSON array (special tokens parsed), or a JSON object with "error" when
+ *  the file has no tokenizer. */
+const char* apr_chat_tokenize(apr_chat* chat, const char* text);
+
 /** Adds the user's `message` and generates the reply (at most `max_tokens`, sampled at
  *  `temperature` with `seed`; 0 is greedy), calling Module.onText(piece) as text becomes final.
  *  Without a tokenizer in the file the message's UTF-8 bytes are the prompt ids and the reply

@@ -23,7 +23,7 @@ for dir in xsimd xtl fmt nlohmann; do
 done
 
 common=(-std=c++20 -O3 -DNDEBUG -DFMT_HEADER_ONLY -fwasm-exceptions -I"$root/include" -isystem "$out/sysinc")
-exports=_apr_chat_open,_apr_last_error,_apr_chat_info,_apr_chat_send,_apr_chat_reset,_apr_memory_bytes,_apr_chat_close,_malloc,_free
+exports=_apr_chat_open,_apr_last_error,_apr_chat_info,_apr_chat_tokenize,_apr_chat_send,_apr_chat_reset,_apr_memory_bytes,_apr_chat_close,_malloc,_free
 link=(-fwasm-exceptions --js-library "$here/apr_host.js" -sMODULARIZE=1 -sEXPORT_NAME=createApr -sENVIRONMENT=web,worker,node
       -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=2GB -sFORCE_FILESYSTEM=1 -sEXPORTED_FUNCTIONS=$exports
       -sEXPORTED_RUNTIME_METHODS=FS,ccall,UTF8ToString)

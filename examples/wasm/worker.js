@@ -48,6 +48,10 @@ onmessage = async (event) => {
                                     [chat, request.message, request.max_tokens, request.temperature, request.seed]));
       postMessage({ type: 'reply', reply, memory: call('apr_memory_bytes', 'number', [], []) });
     }
+    if (request.type === 'tokenize') {
+      const ids = request.texts.map((text) => JSON.parse(call('apr_chat_tokenize', 'string', ['number', 'string'], [chat, text])));
+      postMessage({ type: 'tokens', ids });
+    }
     if (request.type === 'reset' && chat) call('apr_chat_reset', null, ['number'], [chat]);
   } catch (error) {
     postMessage({ type: 'error', message: String(error && error.message || error) });

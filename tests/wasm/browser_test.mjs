@@ -3,10 +3,11 @@
 // screenshot of every run, and fails when a reply is missing or a figure is out of range.
 //
 // Usage: node browser_test.mjs SITE_DIR OUT_DIR [--chromium PATH] [--bench MODEL.apr]
-//   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar) and a file that is not a
-//   model (the page must show the reader's error); --bench: only MODEL.apr with simd-mt, simd
-//   and scalar, 32 greedy tokens each, figures printed (the targets of docs/wasm.md).
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar: same greedy reply), its
+//   tokenizer against the training tokenizer's ids (models/fortune-lm/tokenizer_check.jsonl), and
+//   a text file and a truncated model (the page must show the reader's error naming the file);
+//   --bench: only MODEL.apr with simd-mt, simd and scalar, 32 greedy tokens each, figures printed.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -21,15 +22,19 @@ const [site, out] = args;
 if (!site || !out) { console.error('usage: node browser_test.mjs SITE_DIR OUT_DIR [--chromium PATH] [--bench MODEL.apr]'); process.exit(2); }
 mkdirSync(out, { recursive: true });
 
-const mounts = { '/models/not-a-model.apr': join(here, 'browser_test.mjs') };
+// a text file, and a real model cut after 4 KiB: both must fail with the reader's error, not a crash
+const truncated = join(out, 'truncated.apr');
+writeFileSync(truncated, readFileSync(join(here, '../../models/fortune-lm/fortune-lm-q8_0.apr')).subarray(0, 4096));
+const mounts = { '/models/not-a-model.apr': join(here, 'browser_test.mjs'), '/models/truncated.apr': truncated };
 if (bench) mounts['/models/bench.apr'] = resolve(bench);
 const { server, url } = await serve(site, 0, mounts);
 const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--enable-features=SharedArrayBuffer'] });
 const failures = [];
 const results = [];
 
-// Opens the page with `params`, waits until it is done or failed, returns what it shows.
-async function run(name, params, timeoutMs) {
+// Opens the page with `params`, waits until it is done or failed, returns what it shows; `inspect`
+// runs on the page before it closes.
+async function run(name, params, timeoutMs, inspect = null) {
   const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
   const console_lines = [];
   page.on('console', (message) => console_lines.push(message.text()));
@@ -52,6 +57,7 @@ async function run(name, params, timeoutMs) {
     error: await page.evaluate(() => (document.getElementById('error').hidden ? '' : document.getElementById('error').textContent)),
   };
   await page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+  if (inspect) await inspect(page, result);
   if (state !== 'done' && state !== 'error') result.console = console_lines.slice(-20);
   await page.close();
   results.push(result);
@@ -87,16 +93,28 @@ try {
     const tokps = (build) => results.find((r) => r.name === `bench-${build}`)?.tokens_per_second;
     console.log(JSON.stringify({ simd_over_scalar: tokps('simd') / tokps('scalar'), simd_mt_over_scalar: tokps('simd-mt') / tokps('scalar') }));
   } else {
+    // the training tokenizer's ids (models/fortune-lm): the split regex and NFC run in the page's RegExp and String.normalize
+    const checks = readFileSync(join(here, '../../models/fortune-lm/tokenizer_check.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const tokenizerAgrees = async (page, result) => {
+      const ids = await page.evaluate((texts) => window.aprTokenize(texts), checks.map((c) => c.text));
+      const wrong = checks.filter((c, i) => JSON.stringify(ids[i]) !== JSON.stringify(c.ids));
+      result.tokenizer_checked = checks.length;
+      result.tokenizer_wrong = wrong.length;
+      expect(result, checks.length >= 150 && wrong.length === 0, `ids differ from the training tokenizer's for ${wrong.length} texts, first: ${JSON.stringify(wrong[0]?.text)}`);
+    };
     for (const build of ['simd-mt', 'simd', 'scalar']) {
       const threads = build === 'simd-mt' ? 2 : 1;
-      const result = await run(`fortune-lm-${build}`, { build, threads, model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, 60000);
+      const result = await run(`fortune-lm-${build}`, { build, threads, model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, 60000,
+                               build === 'simd' ? tokenizerAgrees : null);
       expectGenerated(result, { isolated: true, threads });
     }
     const greedy = results.map((r) => r.reply);
     expect(results[0], greedy.every((reply) => reply === greedy[0]), 'greedy replies differ between builds');
-    const bad = await run('not-a-model', { model: 'models/not-a-model.apr' }, 60000);
-    expect(bad, bad.state === 'error', 'a file that is not a model did not fail');
-    expect(bad, /^not-a-model\.apr: .+/.test(bad.error) && !/abort|RuntimeError/i.test(bad.error), 'the error does not name the file or is a crash');
+    for (const name of ['not-a-model', 'truncated']) {
+      const bad = await run(name, { model: `models/${name}.apr` }, 60000);
+      expect(bad, bad.state === 'error', 'a file that is not a model did not fail');
+      expect(bad, bad.error.startsWith(`${name}.apr: `) && !/abort|RuntimeError|unreachable/i.test(bad.error), 'the error does not name the file or is a crash');
+    }
   }
 } finally {
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2));
