@@ -1,13 +1,18 @@
 // The demo page: picks a build (threads when the page is cross-origin isolated), starts it in a
 // worker, loads a model, streams replies and shows load time, time to first token, tokens/s and
-// memory. Query parameters: build=simd|simd-mt|scalar, threads=N, model=URL, prompt=TEXT,
+// memory. Query parameters: build=simd|simd-mt|scalar, threads=N (default: by model size), model=URL, prompt=TEXT,
 // max_tokens=N, temperature=T, seed=N, auto=1 (load and send the prompt at once: used by tests).
 // window.aprTokenize(texts) resolves to the loaded model's ids of each text (for tests too).
 const query = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const threaded = self.crossOriginIsolated === true;
 const build = query.get('build') || (threaded ? 'simd-mt' : 'simd');
-const threads = Number(query.get('threads')) || (build === 'simd-mt' ? Math.min(navigator.hardwareConcurrency || 2, 4) : 1);
+// Threads: as asked, else (threaded build) one per core up to 4 for models of 32 MiB or more and
+// one below (the worker decides once it has the bytes): waking the workers costs ~0.1 ms per
+// product in browsers, more than a small model's products take (fortune-lm: 1,400 tok/s on one
+// thread, 100 on two).
+const threadsAsked = Number(query.get('threads')) || 0;
+const threadsPerCore = build === 'simd-mt' ? Math.min(navigator.hardwareConcurrency || 2, 4) : 1;
 const temperature = query.has('temperature') ? Number(query.get('temperature')) : 0.7;
 const seed = Number(query.get('seed') || 1);
 const worker = new Worker('worker.js');
@@ -27,7 +32,7 @@ function load(request, name) {
   $('send').disabled = $('reset').disabled = true;
   setState('loading', `Loading ${name}…`);
   startedAt = performance.now();
-  worker.postMessage({ ...request, threads }, request.bytes ? [request.bytes] : []);
+  worker.postMessage({ ...request, threads: threadsAsked, threads_per_core: threadsPerCore }, request.bytes ? [request.bytes] : []);
 }
 
 function send(message) {
@@ -56,6 +61,7 @@ worker.onmessage = (event) => {
     $('load-ms').textContent = (performance.now() - startedAt).toFixed(0);
     showMemory(m.memory);
     const info = m.info;
+    $('threads').textContent = info.threads;
     $('model-name').textContent = `${info.architecture}, ${info.num_hidden_layers} layers × ${info.hidden_size}, ` +
       `${info.vocab_size} ids, ${info.weight_dtype}${info.tokenizer ? '' : ' (no tokenizer: the message bytes are the prompt ids, the reply shows ids)'}`;
     $('send').disabled = $('reset').disabled = false;
@@ -94,7 +100,7 @@ if (query.has('model')) {
 if (query.has('prompt')) $('prompt').value = query.get('prompt');
 if (query.has('max_tokens')) $('max-tokens').value = query.get('max_tokens');
 $('build').textContent = `${build}${threaded ? ' (cross-origin isolated)' : ''}`;
-$('threads').textContent = threads;
+$('threads').textContent = threadsAsked || 'auto';
 $('load').onclick = () => load({ type: 'open-url', url: $('model-url').value }, $('model-url').value);
 $('model-file').onchange = async () => {
   const file = $('model-file').files[0];

@@ -18,6 +18,9 @@ async function start(build) {
   postMessage({ type: 'ready', memory: call('apr_memory_bytes', 'number', [], []) });
 }
 
+// Threads for a model of `bytes`: as asked, else one per core from 32 MiB on (see app.js).
+const threadsFor = (request, bytes) => request.threads || (bytes.byteLength >= 32 * 1048576 ? request.threads_per_core : 1);
+
 // Opens `bytes` (an ArrayBuffer) as the model; the copy in the file system is dropped once mapped.
 function open(bytes, name, threads) {
   const started = performance.now();
@@ -40,9 +43,9 @@ onmessage = async (event) => {
       const response = await fetch(request.url);
       if (!response.ok) throw new Error(`${request.url}: HTTP ${response.status}`);
       const bytes = await response.arrayBuffer();
-      postMessage({ ...open(bytes, request.url, request.threads), fetch_ms: performance.now() - started });
+      postMessage({ ...open(bytes, request.url, threadsFor(request, bytes)), fetch_ms: performance.now() - started });
     }
-    if (request.type === 'open-bytes') postMessage(open(request.bytes, request.name, request.threads));
+    if (request.type === 'open-bytes') postMessage(open(request.bytes, request.name, threadsFor(request, request.bytes)));
     if (request.type === 'send') {
       const reply = JSON.parse(call('apr_chat_send', 'string', ['number', 'string', 'number', 'number', 'number'],
                                     [chat, request.message, request.max_tokens, request.temperature, request.seed]));
