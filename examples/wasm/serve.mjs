@@ -9,7 +9,8 @@ const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '
                 '.wasm': 'application/wasm', '.apr': 'application/octet-stream' };
 
 /// A static server for `site` plus `mounts` ({'/models/x.apr': '/tmp/x.apr'}); resolves to its URL.
-export function serve(site, port = 0, mounts = {}) {
+/// `isolated` false leaves out COOP/COEP (the page then runs without threads).
+export function serve(site, port = 0, mounts = {}, isolated = true) {
   const root = resolve(site);
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url, 'http://127.0.0.1').pathname);
@@ -17,9 +18,9 @@ export function serve(site, port = 0, mounts = {}) {
     if (!mounts[path] && !file.startsWith(root)) { response.writeHead(403).end(); return; }
     let size;
     try { size = statSync(file).size; } catch { response.writeHead(404).end('not found'); return; }
+    const isolation = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
     response.writeHead(200, { 'Content-Type': types[extname(file)] || 'application/octet-stream', 'Content-Length': size,
-                              'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
-                              'Cache-Control': 'no-store' });
+                              ...isolation, 'Cache-Control': 'no-store' });
     createReadStream(file).pipe(response);
   });
   return new Promise((done) => server.listen(port, '127.0.0.1', () => done({ server, url: `http://127.0.0.1:${server.address().port}/` })));

@@ -3,7 +3,8 @@
 // screenshot of every run, and fails when a reply is missing or a figure is out of range.
 //
 // Usage: node browser_test.mjs SITE_DIR OUT_DIR [--chromium PATH] [--bench MODEL.apr]
-//   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar: same greedy reply), its
+//   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar, and the build a page that is
+//   not cross-origin isolated picks: same greedy reply), its
 //   tokenizer against the training tokenizer's ids (models/fortune-lm/tokenizer_check.jsonl), and
 //   a text file and a truncated model (the page must show the reader's error naming the file);
 //   --bench: only MODEL.apr with simd-mt, simd and scalar, 32 greedy tokens each, figures printed.
@@ -32,14 +33,14 @@ const browser = await chromium.launch({ executablePath, headless: true, args: ['
 const failures = [];
 const results = [];
 
-// Opens the page with `params`, waits until it is done or failed, returns what it shows; `inspect`
-// runs on the page before it closes.
-async function run(name, params, timeoutMs, inspect = null) {
+// Opens the page (from `at`) with `params`, waits until it is done or failed, returns what it
+// shows; `inspect` runs on the page before it closes.
+async function run(name, params, timeoutMs, inspect = null, at = url) {
   const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
   const console_lines = [];
   page.on('console', (message) => console_lines.push(message.text()));
   page.on('pageerror', (error) => console_lines.push(`pageerror: ${error.message}`));
-  await page.goto(`${url}?${new URLSearchParams({ auto: '1', ...params })}`);
+  await page.goto(`${at}?${new URLSearchParams({ auto: '1', ...params })}`);
   let state = 'timeout';
   try {
     await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: timeoutMs });
@@ -108,6 +109,15 @@ try {
       if (asked) params.threads = asked;
       const result = await run(`fortune-lm-${build}${asked ? '' : '-auto'}`, params, 60000, build === 'simd' ? tokenizerAgrees : null);
       expectGenerated(result, { isolated: true, threads });
+    }
+    // served without COOP/COEP: no SharedArrayBuffer, so the page picks the build without threads
+    const plain = await serve(site, 0, {}, false);
+    try {
+      const result = await run('fortune-lm-not-isolated', { model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, 60000, null, plain.url);
+      expectGenerated(result, { isolated: false, threads: 1 });
+      expect(result, result.build === 'simd', 'a page that is not cross-origin isolated should run the simd build');
+    } finally {
+      plain.server.close();
     }
     const greedy = results.map((r) => r.reply);
     expect(results[0], greedy.every((reply) => reply === greedy[0]), 'greedy replies differ between builds');
