@@ -6,7 +6,8 @@
 //   default: fortune-lm Q8_0 with each build (simd-mt, simd, scalar, and the build a page that is
 //   not cross-origin isolated picks: same greedy reply), its
 //   tokenizer against the training tokenizer's ids (models/fortune-lm/tokenizer_check.jsonl), and
-//   a text file and a truncated model (the page must show the reader's error naming the file);
+//   the F16 file picked through the file input, and a text file and a truncated model (the page
+//   must show the reader's error naming the file);
 //   --bench: only MODEL.apr with simd-mt, simd and scalar, 32 greedy tokens each, figures printed.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -33,17 +34,25 @@ const browser = await chromium.launch({ executablePath, headless: true, args: ['
 const failures = [];
 const results = [];
 
-// Opens the page (from `at`) with `params`, waits until it is done or failed, returns what it
-// shows; `inspect` runs on the page before it closes.
-async function run(name, params, timeoutMs, inspect = null, at = url) {
+// Opens the page with `params` and waits until it is done or failed, returns what it shows.
+// Options: `at` the server, `inspect(page, result)` runs before the page closes, `pick` a local
+// model file chosen through the page's file input (instead of auto=1's URL) and sent the prompt.
+async function run(name, params, { timeoutMs = 60000, inspect = null, at = url, pick = null } = {}) {
   const page = await browser.newPage({ viewport: { width: 900, height: 760 } });
   const console_lines = [];
   page.on('console', (message) => console_lines.push(message.text()));
   page.on('pageerror', (error) => console_lines.push(`pageerror: ${error.message}`));
-  await page.goto(`${at}?${new URLSearchParams({ auto: '1', ...params })}`);
+  await page.goto(`${at}?${new URLSearchParams(pick ? params : { auto: '1', ...params })}`);
+  const reach = (states) => page.waitForFunction((s) => s.includes(document.body.dataset.state), states, { timeout: timeoutMs });
   let state = 'timeout';
   try {
-    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: timeoutMs });
+    if (pick) {
+      await reach(['ready']);
+      await page.setInputFiles('#model-file', pick);
+      await reach(['loaded', 'error']);
+      if (await page.evaluate(() => document.body.dataset.state) === 'loaded') await page.click('#send');
+    }
+    await reach(['done', 'error']);
     state = await page.evaluate(() => document.body.dataset.state);
   } catch { /* reported as a timeout below */ }
   const read = (id) => page.evaluate((i) => document.getElementById(i).textContent, id);
@@ -88,7 +97,7 @@ try {
   if (bench) {
     for (const build of ['simd-mt', 'simd', 'scalar']) {
       const threads = build === 'simd-mt' ? 2 : 1;
-      const result = await run(`bench-${build}`, { build, threads, model: 'models/bench.apr', prompt: 'Once upon a time', max_tokens: '32', temperature: '0' }, 600000);
+      const result = await run(`bench-${build}`, { build, threads, model: 'models/bench.apr', prompt: 'Once upon a time', max_tokens: '32', temperature: '0' }, { timeoutMs: 600000 });
       expectGenerated(result, { isolated: true, threads });
     }
     const tokps = (build) => results.find((r) => r.name === `bench-${build}`)?.tokens_per_second;
@@ -107,22 +116,26 @@ try {
     for (const [build, asked, threads] of [['simd-mt', 2, 2], ['simd', 1, 1], ['scalar', 1, 1], ['simd-mt', 0, 1]]) {
       const params = { build, model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' };
       if (asked) params.threads = asked;
-      const result = await run(`fortune-lm-${build}${asked ? '' : '-auto'}`, params, 60000, build === 'simd' ? tokenizerAgrees : null);
+      const result = await run(`fortune-lm-${build}${asked ? '' : '-auto'}`, params, { inspect: build === 'simd' ? tokenizerAgrees : null });
       expectGenerated(result, { isolated: true, threads });
     }
     // served without COOP/COEP: no SharedArrayBuffer, so the page picks the build without threads
     const plain = await serve(site, 0, {}, false);
     try {
-      const result = await run('fortune-lm-not-isolated', { model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, 60000, null, plain.url);
+      const result = await run('fortune-lm-not-isolated', { model: 'models/fortune-lm-q8_0.apr', prompt: 'Tell me a fortune.', max_tokens: '48', temperature: '0' }, { at: plain.url });
       expectGenerated(result, { isolated: false, threads: 1 });
       expect(result, result.build === 'simd', 'a page that is not cross-origin isolated should run the simd build');
     } finally {
       plain.server.close();
     }
     const greedy = results.map((r) => r.reply);
+    // the F16 file, picked from disk through the page's file input (its greedy reply may differ from Q8_0's)
+    const picked = await run('fortune-lm-f16-picked', { build: 'simd', max_tokens: '48', temperature: '0' },
+                             { pick: join(here, '../../models/fortune-lm/fortune-lm-f16.apr') });
+    expectGenerated(picked, { isolated: true, threads: 1 });
     expect(results[0], greedy.every((reply) => reply === greedy[0]), 'greedy replies differ between builds');
     for (const name of ['not-a-model', 'truncated']) {
-      const bad = await run(name, { model: `models/${name}.apr` }, 60000);
+      const bad = await run(name, { model: `models/${name}.apr` });
       expect(bad, bad.state === 'error', 'a file that is not a model did not fail');
       expect(bad, bad.error.startsWith(`${name}.apr: `) && !/abort|RuntimeError|unreachable/i.test(bad.error), 'the error does not name the file or is a crash');
     }
