@@ -150,3 +150,18 @@ TEMPLATE_PRODUCT_TEST_CASE("dot_int8_weight_rows equals dot_int8 row by row, exa
   dot_int8_weight_rows<W, kInt8WeightRows, Arch>(w.data(), row_blocks, q, 0, out);
   for (size_t i = 0; i < kInt8WeightRows; ++i) REQUIRE(out[i] == dot_int8<W, Arch>(w.data() + i * row_blocks, q, 0));
 }
+
+#if defined(__SSE4_1__)
+TEST_CASE("the 128-bit kernels' f16 scale conversion is exact for every f16 value", "[int8]") {
+  for (uint32_t h = 0; h < 65536; h += 4) {
+    alignas(16) float got[4];
+    _mm_store_ps(got, detail::f16_to_f32(_mm_setr_epi32(static_cast<int>(h), static_cast<int>(h + 1), static_cast<int>(h + 2), static_cast<int>(h + 3))));
+    for (uint32_t i = 0; i < 4; ++i) {
+      const float expected = fp16_to_fp32_scalar(static_cast<uint16_t>(h + i));
+      INFO(h + i);
+      if (std::isnan(expected)) REQUIRE(std::isnan(got[i]));
+      else REQUIRE(apr::bit_cast<uint32_t>(got[i]) == apr::bit_cast<uint32_t>(expected));
+    }
+  }
+}
+#endif
