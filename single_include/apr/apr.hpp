@@ -3143,7 +3143,15 @@ void gemm_int8(const typename W::Block* w, const QuantizedActivations& x, float*
   pool.parallel_for(
       rows,
       [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end; ++r) {
+        size_t r = begin;
+        for (; r + kInt8WeightRows <= end; r += kInt8WeightRows) {  // as gemv_int8: a few weight rows side by side
+          float out[kInt8WeightRows];
+          for (size_t t = 0; t < tokens; ++t) {
+            dot_int8_weight_rows<W, kInt8WeightRows, Arch>(w + r * blocks, blocks, x, t, out);
+            for (size_t i = 0; i < kInt8WeightRows; ++i) y[t * rows + r + i] = out[i];
+          }
+        }
+        for (; r < end; ++r) {
           for (size_t t = 0; t < tokens; ++t) y[t * rows + r] = dot_int8<W, Arch>(w + r * blocks, x, t);
         }
       },

@@ -69,3 +69,14 @@ TEMPLATE_TEST_CASE("gemm_int8 with one token equals gemv_int8", "[gemm][int8]", 
   gemv_int8<W>(c.w.data(), c.x, 0, gemv_y.data(), c.rows, pool);
   for (size_t r = 0; r < c.rows; ++r) REQUIRE(y[r] == Approx(gemv_y[r]).margin(test::sum_tolerance(c.cols)));
 }
+
+TEMPLATE_TEST_CASE("gemm_int8 on 128-bit vectors (SSE4.1, WebAssembly SIMD128) equals dot_int8 for every token and row", "[gemm][int8]", Q8_0, Q4_0) {
+  using W = TestType;
+  const Int8Case<W> c{.rows = 45, .cols = 288, .tokens = 11};  // rows not a multiple of the 4 read side by side
+  ThreadPool pool(2);
+  std::vector<float> y(c.tokens * c.rows);
+  gemm_int8<W, xsimd::sse4_1>(c.w.data(), c.x, y.data(), c.rows, pool);
+  for (size_t t = 0; t < c.tokens; ++t) {
+    for (size_t r = 0; r < c.rows; ++r) REQUIRE(y[t * c.rows + r] == dot_int8<W, xsimd::sse4_1>(c.w.data() + r * c.cols / 32, c.x, t));
+  }
+}
