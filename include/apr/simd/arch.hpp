@@ -2,6 +2,7 @@
 /// @brief SIMD architecture tags: xsimd's arch types, the build's default, and ISA facts.
 #pragma once
 
+#include <cstddef>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -20,7 +21,6 @@ struct Scalar {};
 /// SIMD128), or Scalar when it targets none (WebAssembly without -msimd128).
 using DefaultArch = std::conditional_t<std::is_same_v<xsimd::default_arch, xsimd::unavailable>, Scalar, xsimd::default_arch>;
 
-
 /// True when Arch is AVX-512 (F, with BW for byte ops).
 template <class Arch>
 inline constexpr bool is_avx512_v = std::is_base_of_v<xsimd::avx512bw, Arch>;
@@ -37,12 +37,8 @@ inline constexpr bool kHasAvx512Vnni =
     false;
 #endif
 
-/// True when the translation unit may use F16C conversions.
-inline constexpr bool kHasF16c =
-#if defined(__F16C__)
-    true;
-#else
-    false;
-#endif
+/// How far ahead of the bytes being multiplied a streamed weight row is prefetched (decode
+/// reads each weight once, so the loads must overlap the arithmetic instead of waiting on memory).
+inline constexpr size_t kPrefetchBytes = 1024;
 
 }  // namespace apr::simd

@@ -34,7 +34,10 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
     Batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
     size_t i = 0;
     if constexpr (is_plain_v<W>) {
+      constexpr size_t step_bytes = 4 * width * sizeof(typename W::Block);
       for (; i + 4 * width <= n; i += 4 * width) {
+        const char* ahead = reinterpret_cast<const char*>(row + i) + kPrefetchBytes;
+        for (size_t line = 0; line < step_bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
         acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
         acc1 = xsimd::fma(load_as_float<W, Arch>(row, i + width), Batch::load_unaligned(x + i + width), acc1);
         acc2 = xsimd::fma(load_as_float<W, Arch>(row, i + 2 * width), Batch::load_unaligned(x + i + 2 * width), acc2);

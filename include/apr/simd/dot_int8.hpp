@@ -159,9 +159,6 @@ inline __m512 pair_weight_scales(const typename W::Block* blocks) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
 }
 
-/// How far ahead of the block being multiplied the weight stream is prefetched.
-inline constexpr size_t kPrefetchBytes = 1024;
-
 /// Offset added to each weight value to make it unsigned.
 template <Int8DotWeight W>
 inline constexpr float kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8.0f : 128.0f;
@@ -182,9 +179,10 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
     __m512 offset_acc = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
-      // decode streams each weight once: ask for the bytes 1 KiB ahead (the rows that follow) so
-      // the loads overlap the arithmetic instead of waiting on memory
-      _mm_prefetch(reinterpret_cast<const char*>(row + b) + detail::kPrefetchBytes, _MM_HINT_T0);
+      // the bytes kPrefetchBytes ahead (the rows that follow) are asked for now
+      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);  // a Q8_0 pair spans two lines
       const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), detail::unsigned_pair<W>(row + b),
                                                     _mm512_loadu_si512(q + b * 32));
       const __m512 scale = _mm512_mul_ps(detail::pair_weight_scales<W>(row + b), _mm512_loadu_ps(pair_scales + b * 8));
@@ -244,6 +242,9 @@ void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, 
     for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
+      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;  // as dot_int8
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
       const __m512i weights = detail::unsigned_pair<W>(row + b);
       const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
       for (size_t i = 0; i < kRows; ++i) {
