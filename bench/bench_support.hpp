@@ -1,9 +1,11 @@
-// Shared by the benchmarks: timing with medians, machine roofline probes (copy bandwidth, FMA peak).
+// Shared by the benchmarks: timing with medians, machine roofline probes (copy bandwidth, FMA
+// peak), and the comma-separated lists of their flags.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -66,6 +68,19 @@ inline double fma_peak_gflops(ThreadPool& pool) {
       },
       3);
   return 2.0 * Batch::size * kChains * static_cast<double>(kIterations) * static_cast<double>(pool.size()) / seconds / 1e9;
+}
+
+/// The items of a comma-separated flag value ("f16,q8_0" → {"f16", "q8_0"}).
+inline std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace apr::bench

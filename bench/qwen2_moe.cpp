@@ -33,18 +33,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    out.push_back(text.substr(start, comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 /// Qwen1.5-MoE-A2.7B (hidden 2048, 16 heads of 128, 60 experts of width 1408, top-4, shared 5632,
 /// 24 layers) with hidden and widths halved and 6 layers: 1.0 B parameters, 0.2 B active per token.
 Qwen2Config qwen15_moe_scaled() {
@@ -131,11 +119,11 @@ int main(int argc, char** argv) {
   std::string gguf_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--dtypes") dtypes = split(value);
+    if (flag == "--dtypes") dtypes = bench::split_list(value);
     else if (flag == "--write-gguf") gguf_dir = value;
     else if (flag == "--pp") {
       pp.clear();
-      for (const auto& n : split(value)) pp.push_back(std::stoul(n));
+      for (const auto& n : bench::split_list(value)) pp.push_back(std::stoul(n));
     } else if (flag == "--tg") tg = std::stoul(value);
     else if (flag == "--runs") runs = std::stoi(value);
     else if (flag == "--threads") threads = std::stoul(value);

@@ -30,18 +30,6 @@ namespace {
 /// Seed of the synthetic weights (bench/peers/whisper.sh exports the same ones).
 constexpr uint64_t kWhisperWeightSeed = 20261124;
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    out.push_back(text.substr(start, comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 json bench_model(const models::WhisperModel& model, int runs, size_t tokens) {
   const auto& config = model.config();
   std::vector<float> mel(config.num_mel_bins * config.input_frames());
@@ -98,8 +86,8 @@ int main(int argc, char** argv) {
   std::string ggml_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--sizes") sizes = split(value);
-    else if (flag == "--dtypes") dtypes = split(value);
+    if (flag == "--sizes") sizes = bench::split_list(value);
+    else if (flag == "--dtypes") dtypes = bench::split_list(value);
     else if (flag == "--runs") runs = std::stoi(value);
     else if (flag == "--tokens") tokens = std::stoul(value);
     else if (flag == "--threads") threads = std::stoul(value);

@@ -9,5 +9,6 @@
 #include "apr/eval/precision_gate.hpp"
 #include "apr/eval/statistics.hpp"
 #include "apr/eval/value_difference.hpp"
+#include "apr/eval/voxtral_precision_gate.hpp"
 #include "apr/eval/whisper_precision_gate.hpp"
 #include "apr/eval/word_error_rate.hpp"

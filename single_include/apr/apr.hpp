@@ -1487,7 +1487,6 @@ struct Scalar {};
 /// SIMD128), or Scalar when it targets none (WebAssembly without -msimd128).
 using DefaultArch = std::conditional_t<std::is_same_v<xsimd::default_arch, xsimd::unavailable>, Scalar, xsimd::default_arch>;
 
-
 /// True when Arch is AVX-512 (F, with BW for byte ops).
 template <class Arch>
 inline constexpr bool is_avx512_v = std::is_base_of_v<xsimd::avx512bw, Arch>;
@@ -1504,13 +1503,9 @@ inline constexpr bool kHasAvx512Vnni =
     false;
 #endif
 
-/// True when the translation unit may use F16C conversions.
-inline constexpr bool kHasF16c =
-#if defined(__F16C__)
-    true;
-#else
-    false;
-#endif
+/// How far ahead of the bytes being multiplied a streamed weight row is prefetched (decode
+/// reads each weight once, so the loads must overlap the arithmetic instead of waiting on memory).
+inline constexpr size_t kPrefetchBytes = 1024;
 
 }  // namespace apr::simd
 
@@ -1663,7 +1658,10 @@ float dot(const typename W::Block* row, const float* x, size_t n) {
     Batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
     size_t i = 0;
     if constexpr (is_plain_v<W>) {
+      constexpr size_t step_bytes = 4 * width * sizeof(typename W::Block);
       for (; i + 4 * width <= n; i += 4 * width) {
+        const char* ahead = reinterpret_cast<const char*>(row + i) + kPrefetchBytes;
+        for (size_t line = 0; line < step_bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
         acc0 = xsimd::fma(load_as_float<W, Arch>(row, i), Batch::load_unaligned(x + i), acc0);
         acc1 = xsimd::fma(load_as_float<W, Arch>(row, i + width), Batch::load_unaligned(x + i + width), acc1);
         acc2 = xsimd::fma(load_as_float<W, Arch>(row, i + 2 * width), Batch::load_unaligned(x + i + 2 * width), acc2);
@@ -2010,9 +2008,6 @@ inline __m512 pair_weight_scales(const typename W::Block* blocks) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
 }
 
-/// How far ahead of the block being multiplied the weight stream is prefetched.
-inline constexpr size_t kPrefetchBytes = 1024;
-
 /// Offset added to each weight value to make it unsigned.
 template <Int8DotWeight W>
 inline constexpr float kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8.0f : 128.0f;
@@ -2033,9 +2028,10 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
     __m512 offset_acc = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
-      // decode streams each weight once: ask for the bytes 1 KiB ahead (the rows that follow) so
-      // the loads overlap the arithmetic instead of waiting on memory
-      _mm_prefetch(reinterpret_cast<const char*>(row + b) + detail::kPrefetchBytes, _MM_HINT_T0);
+      // the bytes kPrefetchBytes ahead (the rows that follow) are asked for now
+      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);  // a Q8_0 pair spans two lines
       const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), detail::unsigned_pair<W>(row + b),
                                                     _mm512_loadu_si512(q + b * 32));
       const __m512 scale = _mm512_mul_ps(detail::pair_weight_scales<W>(row + b), _mm512_loadu_ps(pair_scales + b * 8));
@@ -2095,6 +2091,9 @@ void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, 
     for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
+      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;  // as dot_int8
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
       const __m512i weights = detail::unsigned_pair<W>(row + b);
       const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
       for (size_t i = 0; i < kRows; ++i) {
@@ -11120,6 +11119,197 @@ inline Result<void> write_qwen2_gguf(const format::TensorFile& source, const Qwe
 
 
 
+// ---- apr/models/voxtral_config.hpp ----
+/// @file voxtral_config.hpp
+/// @brief VoxtralConfig: the dims of a Voxtral-Realtime model (Mistral's params.json): causal
+/// audio encoder, 4× adapter, Mistral-style decoder with time conditioning, streaming settings.
+
+#include <iterator>
+#include <tuple>
+
+
+
+namespace apr::models {
+
+/// One transformer stack's dims.
+struct VoxtralStack {
+  size_t dim = 0;          ///< width
+  size_t n_layers = 0;     ///< layers
+  size_t n_heads = 0;      ///< query heads
+  size_t n_kv_heads = 0;   ///< key/value heads
+  size_t head_dim = 0;     ///< values per head
+  size_t hidden_dim = 0;   ///< SwiGLU width
+  size_t window = 0;       ///< sliding attention window (positions, self included)
+  float rope_theta = 1e6f; ///< RoPE base (interleaved pairs)
+  float norm_eps = 1e-5f;  ///< RMSNorm epsilon
+};
+
+/// Voxtral-Realtime hyper-parameters.
+struct VoxtralConfig {
+  VoxtralStack encoder;                 ///< causal audio encoder
+  VoxtralStack decoder;                 ///< text decoder
+  size_t vocab_size = 0;                ///< tokens (tied embeddings)
+  size_t ada_dim = 0;                   ///< width of the time-conditioning MLP
+  size_t num_mel_bins = 128;            ///< mel bands
+  float global_log_mel_max = 1.5f;      ///< the log-mel clamp is this − 8
+  size_t downsample_factor = 4;         ///< encoder frames per adapter output
+  size_t samples_per_token = 1280;      ///< 16 kHz samples per audio token (12.5 Hz)
+  size_t n_left_pad_tokens = 32;        ///< silent tokens before the audio
+  size_t n_delay_tokens = 6;            ///< transcription delay in tokens (480 ms)
+  size_t n_right_pad_tokens = 17;       ///< silent tokens after the audio
+  int32_t bos_id = 1;                   ///< the `<s>` token id
+  int32_t eos_id = 2;                   ///< the `</s>` token id
+  int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
+
+  /// The transcription delay in milliseconds (a whole number of audio tokens).
+  [[nodiscard]] size_t delay_ms() const noexcept { return n_delay_tokens * samples_per_token / 16; }
+
+  /// Sets the transcription delay to `ms` (80 to 2400, a multiple of one audio token's 80 ms);
+  /// the right padding keeps its margin beyond the delay.
+  Result<void> set_delay_ms(size_t ms) {
+    const size_t token_ms = samples_per_token / 16;
+    if (ms < token_ms || ms > 2400 || ms % token_ms != 0) {
+      return make_error(ErrorCode::invalid_argument, "transcription delay {} ms: expected a multiple of {} ms from {} to 2400", ms, token_ms, token_ms);
+    }
+    const size_t margin = n_right_pad_tokens > n_delay_tokens ? n_right_pad_tokens - n_delay_tokens : 0;
+    n_delay_tokens = ms / token_ms;
+    n_right_pad_tokens = n_delay_tokens + margin;
+    return ok();
+  }
+
+  /// Mistral's params.json for these dims (from_params_json() reads it back to the same config).
+  [[nodiscard]] nlohmann::json to_params_json() const {
+    auto stack = [](const VoxtralStack& s) {
+      return nlohmann::json{{"dim", s.dim}, {"n_layers", s.n_layers}, {"head_dim", s.head_dim}, {"hidden_dim", s.hidden_dim},
+                            {"n_heads", s.n_heads}, {"n_kv_heads", s.n_kv_heads}, {"rope_theta", s.rope_theta},
+                            {"norm_eps", s.norm_eps}, {"sliding_window", s.window}};
+    };
+    nlohmann::json params = stack(decoder);
+    params.update({{"vocab_size", vocab_size}, {"tied_embeddings", true}, {"ada_rms_norm_t_cond_dim", ada_dim}});
+    nlohmann::json encoder_args = stack(encoder);
+    encoder_args["causal"] = true;
+    encoder_args["audio_encoding_args"] = {{"sampling_rate", 16000}, {"frame_rate", 16000.0 / static_cast<double>(samples_per_token)},
+                                           {"num_mel_bins", num_mel_bins}, {"hop_length", 160}, {"window_size", 400},
+                                           {"global_log_mel_max", global_log_mel_max}};
+    params["multimodal"] = {{"whisper_model_args", {{"encoder_args", encoder_args}, {"downsample_args", {{"downsample_factor", downsample_factor}}}}}};
+    params["special_tokens"] = {{"bos", bos_id}, {"eos", eos_id}, {"streaming_pad", streaming_pad_id}};
+    params["streaming"] = {{"n_left_pad_tokens", n_left_pad_tokens}, {"transcription_delay_ms", delay_ms()},
+                           {"n_delay_tokens", n_delay_tokens}, {"n_right_pad_tokens", n_right_pad_tokens}};
+    return params;
+  }
+
+  /// Reads Mistral's params.json; errors name the missing or bad field. Dims must be positive
+  /// integers within sane limits; optional fields, when present, must have the right type and range.
+  static Result<VoxtralConfig> from_params_json(const nlohmann::json& params) {
+    static const nlohmann::json kEmpty = nlohmann::json::object();
+    if (!params.is_object()) return make_error(ErrorCode::format, "voxtral params: not a JSON object");
+    auto integer = [](const nlohmann::json& j, const char* key, std::optional<int64_t> fallback, int64_t low, int64_t high) -> Result<int64_t> {
+      if (!j.contains(key) && fallback) {
+        if (*fallback < low || *fallback > high) {
+          return make_error(ErrorCode::format, "voxtral params: '{}' is missing and its default {} is outside {} to {}", key, *fallback, low, high);
+        }
+        return *fallback;
+      }
+      if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < low || j[key].get<int64_t>() > high) {
+        return make_error(ErrorCode::format, "voxtral params: '{}' is {}; expected an integer from {} to {}", key,
+                          j.contains(key) ? j[key].dump() : "missing", low, high);
+      }
+      return j[key].get<int64_t>();
+    };
+    auto number = [](const nlohmann::json& j, const char* key, double fallback, double low, double high) -> Result<double> {
+      if (!j.contains(key)) return fallback;
+      if (!j[key].is_number() || !(j[key].get<double>() >= low && j[key].get<double>() <= high)) {
+        return make_error(ErrorCode::format, "voxtral params: '{}' is {}; expected a number from {} to {}", key, j[key].dump(), low, high);
+      }
+      return j[key].get<double>();
+    };
+    auto section = [](const nlohmann::json& j, const char* key) -> Result<const nlohmann::json*> {
+      if (!j.contains(key)) return &kEmpty;
+      if (!j[key].is_object()) return make_error(ErrorCode::format, "voxtral params: '{}' must be an object", key);
+      return &j[key];
+    };
+    VoxtralConfig c;
+    auto stack = [&](const nlohmann::json& j, VoxtralStack& s) -> Result<void> {
+      const std::tuple<const char*, size_t*, int64_t> dims[] = {
+          {"dim", &s.dim, 65536},           {"n_layers", &s.n_layers, 1024},      {"n_heads", &s.n_heads, 1024},
+          {"n_kv_heads", &s.n_kv_heads, 1024}, {"head_dim", &s.head_dim, 1024},   {"hidden_dim", &s.hidden_dim, 1 << 20},
+          {"sliding_window", &s.window, 1 << 20}};
+      for (const auto& [key, target, high] : dims) {
+        auto value = integer(j, key, std::nullopt, 1, high);
+        if (!value) return std::move(value).error();
+        *target = static_cast<size_t>(*value);
+      }
+      auto theta = number(j, "rope_theta", 1e6, 1.0, 1e12);
+      if (!theta) return std::move(theta).error();
+      auto eps = number(j, "norm_eps", 1e-5, 1e-12, 1.0);
+      if (!eps) return std::move(eps).error();
+      s.rope_theta = static_cast<float>(*theta);
+      s.norm_eps = static_cast<float>(*eps);
+      if (s.n_heads % s.n_kv_heads != 0 || s.head_dim % 2 != 0) {
+        return make_error(ErrorCode::format, "voxtral params: inconsistent dims (heads {}, kv heads {}, head_dim {})", s.n_heads, s.n_kv_heads, s.head_dim);
+      }
+      return ok();
+    };
+    if (auto status = stack(params, c.decoder); !status) return std::move(status).error();
+    auto multimodal = section(params, "multimodal");
+    if (!multimodal) return std::move(multimodal).error();
+    auto whisper = section(**multimodal, "whisper_model_args");
+    if (!whisper) return std::move(whisper).error();
+    auto encoder = section(**whisper, "encoder_args");
+    if (!encoder) return std::move(encoder).error();
+    if (auto status = stack(**encoder, c.encoder); !status) return std::move(status).error().with_context("encoder_args");
+    auto vocab = integer(params, "vocab_size", std::nullopt, 1, int64_t{1} << 22);
+    if (!vocab) return std::move(vocab).error();
+    auto ada = integer(params, "ada_rms_norm_t_cond_dim", std::nullopt, 1, 65536);
+    if (!ada) return std::move(ada).error();
+    c.vocab_size = static_cast<size_t>(*vocab);
+    c.ada_dim = static_cast<size_t>(*ada);
+    auto audio = section(**encoder, "audio_encoding_args");
+    if (!audio) return std::move(audio).error();
+    auto downsample = section(**whisper, "downsample_args");
+    if (!downsample) return std::move(downsample).error();
+    auto streaming = section(params, "streaming");
+    if (!streaming) return std::move(streaming).error();
+    auto special = section(params, "special_tokens");
+    if (!special) return std::move(special).error();
+    const int64_t max_id = *vocab - 1;
+    const std::tuple<const nlohmann::json*, const char*, int64_t, int64_t, int64_t> integers[] = {
+        {*audio, "num_mel_bins", 128, 1, 1024},        {*downsample, "downsample_factor", 4, 1, 64},
+        {*audio, "sampling_rate", 16000, 16000, 16000}, {*streaming, "n_left_pad_tokens", 32, 0, 1024},
+        {*streaming, "n_delay_tokens", 6, 1, 1024},     {*special, "bos", 1, 0, max_id},
+        {*special, "eos", 2, 0, max_id},                {*special, "streaming_pad", 32, 0, max_id}};
+    int64_t values[std::size(integers)];
+    for (size_t i = 0; i < std::size(integers); ++i) {
+      const auto& [section_json, key, fallback, low, high] = integers[i];
+      auto value = integer(*section_json, key, fallback, low, high);
+      if (!value) return std::move(value).error();
+      values[i] = *value;
+    }
+    c.num_mel_bins = static_cast<size_t>(values[0]);
+    c.downsample_factor = static_cast<size_t>(values[1]);
+    c.n_left_pad_tokens = static_cast<size_t>(values[3]);
+    c.n_delay_tokens = static_cast<size_t>(values[4]);
+    c.bos_id = static_cast<int32_t>(values[5]);
+    c.eos_id = static_cast<int32_t>(values[6]);
+    c.streaming_pad_id = static_cast<int32_t>(values[7]);
+    auto right = integer(**streaming, "n_right_pad_tokens", values[4] + 11, 0, 2048);
+    if (!right) return std::move(right).error();
+    c.n_right_pad_tokens = static_cast<size_t>(*right);
+    auto mel_max = number(**audio, "global_log_mel_max", 1.5, -100.0, 100.0);
+    if (!mel_max) return std::move(mel_max).error();
+    c.global_log_mel_max = static_cast<float>(*mel_max);
+    auto frame_rate = number(**audio, "frame_rate", 12.5, 0.1, 1000.0);
+    if (!frame_rate) return std::move(frame_rate).error();
+    c.samples_per_token = static_cast<size_t>(std::llround(static_cast<double>(values[2]) / *frame_rate));
+    if (c.samples_per_token == 0 || c.samples_per_token % 160 != 0) {
+      return make_error(ErrorCode::format, "voxtral params: sampling_rate {} / frame_rate {} is not a whole number of 160-sample hops", values[2], *frame_rate);
+    }
+    return c;
+  }
+};
+
+}  // namespace apr::models
+
 
 namespace apr::models {
 
@@ -11300,6 +11490,70 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(cons
   return file;
 }
 
+/// Dims and streaming settings of Mistral's Voxtral Mini 4B Realtime (its params.json).
+inline VoxtralConfig voxtral_realtime_dims() {
+  VoxtralConfig c;
+  c.encoder = {.dim = 1280, .n_layers = 32, .n_heads = 32, .n_kv_heads = 32, .head_dim = 64, .hidden_dim = 5120, .window = 750};
+  c.decoder = {.dim = 3072, .n_layers = 26, .n_heads = 32, .n_kv_heads = 8, .head_dim = 128, .hidden_dim = 9216, .window = 8192};
+  c.vocab_size = 131072;
+  c.ada_dim = 32;
+  return c;
+}
+
+/// A Voxtral-Realtime model of `config` with random weights, every tensor BF16 under Mistral's
+/// consolidated.safetensors names (as the released checkpoint is stored).
+inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_voxtral(const VoxtralConfig& config, uint64_t seed) {
+  auto file = std::make_shared<format::MemoryTensorFile>("<synthetic voxtral>");
+  std::mt19937_64 rng(seed);
+  Result<void> status = ok();
+  auto add = [&](const std::string& name, const Shape& shape, float stddev, float mean = 0.0f) {
+    if (status) status = add_random_tensor(*file, name, shape, DType::bf16, rng, stddev, mean);
+  };
+  auto matrix = [&](const std::string& name, size_t rows, size_t cols) {
+    add(name, Shape{rows, cols}, 1.0f / std::sqrt(static_cast<float>(cols)));
+  };
+  auto stack = [&](const std::string& prefix, const VoxtralStack& st, bool encoder) {
+    const size_t q = st.n_heads * st.head_dim, kv = st.n_kv_heads * st.head_dim;
+    for (size_t l = 0; l < st.n_layers && status; ++l) {
+      const std::string p = fmt::format("{}layers.{}.", prefix, l);
+      matrix(p + "attention.wq.weight", q, st.dim);
+      matrix(p + "attention.wk.weight", kv, st.dim);
+      matrix(p + "attention.wv.weight", kv, st.dim);
+      matrix(p + "attention.wo.weight", st.dim, q);
+      matrix(p + "feed_forward.w1.weight", st.hidden_dim, st.dim);
+      matrix(p + "feed_forward.w2.weight", st.dim, st.hidden_dim);
+      matrix(p + "feed_forward.w3.weight", st.hidden_dim, st.dim);
+      add(p + "attention_norm.weight", Shape{st.dim}, 0.05f, 1.0f);
+      add(p + "ffn_norm.weight", Shape{st.dim}, 0.05f, 1.0f);
+      if (encoder) {
+        add(p + "attention.wq.bias", Shape{q}, 0.02f);
+        add(p + "attention.wv.bias", Shape{kv}, 0.02f);
+        add(p + "attention.wo.bias", Shape{st.dim}, 0.02f);
+        add(p + "feed_forward.w2.bias", Shape{st.dim}, 0.02f);
+      } else {
+        add(p + "ada_rms_norm_t_cond.0.weight", Shape{config.ada_dim, st.dim}, 1.0f / std::sqrt(static_cast<float>(st.dim)));
+        add(p + "ada_rms_norm_t_cond.2.weight", Shape{st.dim, config.ada_dim}, 0.02f);
+      }
+    }
+  };
+  const std::string module = "mm_streams_embeddings.embedding_module.";
+  const std::string encoder = module + "whisper_encoder.";
+  const size_t d = config.encoder.dim;
+  add(encoder + "conv_layers.0.conv.weight", Shape{d, config.num_mel_bins, 3}, 1.0f / std::sqrt(3.0f * static_cast<float>(config.num_mel_bins)));
+  add(encoder + "conv_layers.0.conv.bias", Shape{d}, 0.02f);
+  add(encoder + "conv_layers.1.conv.weight", Shape{d, d, 3}, 1.0f / std::sqrt(3.0f * static_cast<float>(d)));
+  add(encoder + "conv_layers.1.conv.bias", Shape{d}, 0.02f);
+  stack(encoder + "transformer.", config.encoder, true);
+  add(encoder + "transformer.norm.weight", Shape{d}, 0.05f, 1.0f);
+  matrix(module + "audio_language_projection.0.weight", config.decoder.dim, d * config.downsample_factor);
+  matrix(module + "audio_language_projection.2.weight", config.decoder.dim, config.decoder.dim);
+  add(module + "tok_embeddings.weight", Shape{config.vocab_size, config.decoder.dim}, 1.0f / std::sqrt(static_cast<float>(config.decoder.dim)));
+  stack("", config.decoder, false);
+  add("norm.weight", Shape{config.decoder.dim}, 0.05f, 1.0f);
+  if (!status) return std::move(status).error();
+  return file;
+}
+
 }  // namespace apr::models
 
 // ---- apr/models/voxtral.hpp ----
@@ -11328,121 +11582,6 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(cons
 /// within 1e-4, greedy ids identical (tests/models/test_voxtral_parity.cpp).
 
 
-
-// ---- apr/models/voxtral_config.hpp ----
-/// @file voxtral_config.hpp
-/// @brief VoxtralConfig: the dims of a Voxtral-Realtime model (Mistral's params.json): causal
-/// audio encoder, 4× adapter, Mistral-style decoder with time conditioning, streaming settings.
-
-
-
-
-namespace apr::models {
-
-/// One transformer stack's dims.
-struct VoxtralStack {
-  size_t dim = 0;          ///< width
-  size_t n_layers = 0;     ///< layers
-  size_t n_heads = 0;      ///< query heads
-  size_t n_kv_heads = 0;   ///< key/value heads
-  size_t head_dim = 0;     ///< values per head
-  size_t hidden_dim = 0;   ///< SwiGLU width
-  size_t window = 0;       ///< sliding attention window (positions, self included)
-  float rope_theta = 1e6f; ///< RoPE base (interleaved pairs)
-  float norm_eps = 1e-5f;  ///< RMSNorm epsilon
-};
-
-/// Voxtral-Realtime hyper-parameters.
-struct VoxtralConfig {
-  VoxtralStack encoder;                 ///< causal audio encoder
-  VoxtralStack decoder;                 ///< text decoder
-  size_t vocab_size = 0;                ///< tokens (tied embeddings)
-  size_t ada_dim = 0;                   ///< width of the time-conditioning MLP
-  size_t num_mel_bins = 128;            ///< mel bands
-  float global_log_mel_max = 1.5f;      ///< the log-mel clamp is this − 8
-  size_t downsample_factor = 4;         ///< encoder frames per adapter output
-  size_t samples_per_token = 1280;      ///< 16 kHz samples per audio token (12.5 Hz)
-  size_t n_left_pad_tokens = 32;        ///< silent tokens before the audio
-  size_t n_delay_tokens = 6;            ///< transcription delay in tokens (480 ms)
-  size_t n_right_pad_tokens = 17;       ///< silent tokens after the audio
-  int32_t bos_id = 1;                   ///< the `<s>` token id
-  int32_t eos_id = 2;                   ///< the `</s>` token id
-  int32_t streaming_pad_id = 32;        ///< [STREAMING_PAD]
-
-  /// The transcription delay in milliseconds (a whole number of audio tokens).
-  [[nodiscard]] size_t delay_ms() const noexcept { return n_delay_tokens * samples_per_token / 16; }
-
-  /// Sets the transcription delay to `ms` (80 to 2400, a multiple of one audio token's 80 ms);
-  /// the right padding keeps its margin beyond the delay.
-  Result<void> set_delay_ms(size_t ms) {
-    const size_t token_ms = samples_per_token / 16;
-    if (ms < token_ms || ms > 2400 || ms % token_ms != 0) {
-      return make_error(ErrorCode::invalid_argument, "transcription delay {} ms: expected a multiple of {} ms from {} to 2400", ms, token_ms, token_ms);
-    }
-    const size_t margin = n_right_pad_tokens > n_delay_tokens ? n_right_pad_tokens - n_delay_tokens : 0;
-    n_delay_tokens = ms / token_ms;
-    n_right_pad_tokens = n_delay_tokens + margin;
-    return ok();
-  }
-
-  /// Reads Mistral's params.json; errors name the missing or bad field.
-  static Result<VoxtralConfig> from_params_json(const nlohmann::json& params) {
-    VoxtralConfig c;
-    auto size_of = [](const nlohmann::json& j, const char* key, size_t& out) -> Result<void> {
-      if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() <= 0) {
-        return make_error(ErrorCode::format, "voxtral params: '{}' is missing or not a positive integer", key);
-      }
-      out = j[key].get<size_t>();
-      return ok();
-    };
-    auto stack = [&](const nlohmann::json& j, VoxtralStack& s) -> Result<void> {
-      for (auto [key, target] : {std::pair{"dim", &s.dim}, std::pair{"n_layers", &s.n_layers}, std::pair{"n_heads", &s.n_heads},
-                                 std::pair{"n_kv_heads", &s.n_kv_heads}, std::pair{"head_dim", &s.head_dim},
-                                 std::pair{"hidden_dim", &s.hidden_dim}, std::pair{"sliding_window", &s.window}}) {
-        auto status = size_of(j, key, *target);
-        if (!status) return status;
-      }
-      s.rope_theta = j.value("rope_theta", 1e6f);
-      s.norm_eps = j.value("norm_eps", 1e-5f);
-      if (s.n_heads % s.n_kv_heads != 0 || s.head_dim % 2 != 0 || s.head_dim > 1024 || s.dim > 65536 || s.n_layers > 1024) {
-        return make_error(ErrorCode::format, "voxtral params: inconsistent dims (heads {}, kv heads {}, head_dim {})", s.n_heads, s.n_kv_heads, s.head_dim);
-      }
-      return ok();
-    };
-    auto status = stack(params, c.decoder);
-    if (!status) return std::move(status).error();
-    const auto& multimodal = params.value("multimodal", nlohmann::json::object());
-    const auto& whisper = multimodal.value("whisper_model_args", nlohmann::json::object());
-    const auto& encoder = whisper.value("encoder_args", nlohmann::json::object());
-    status = stack(encoder, c.encoder);
-    if (!status) return std::move(status).error().with_context("encoder_args");
-    status = size_of(params, "vocab_size", c.vocab_size);
-    if (!status) return std::move(status).error();
-    status = size_of(params, "ada_rms_norm_t_cond_dim", c.ada_dim);
-    if (!status) return std::move(status).error();
-    const auto& audio = encoder.value("audio_encoding_args", nlohmann::json::object());
-    c.num_mel_bins = audio.value("num_mel_bins", size_t{128});
-    c.global_log_mel_max = audio.value("global_log_mel_max", 1.5f);
-    c.downsample_factor = whisper.value("downsample_args", nlohmann::json::object()).value("downsample_factor", size_t{4});
-    const double frame_rate = audio.value("frame_rate", 12.5);
-    c.samples_per_token = static_cast<size_t>(static_cast<double>(audio.value("sampling_rate", 16000)) / frame_rate);
-    const auto& streaming = params.value("streaming", nlohmann::json::object());
-    c.n_left_pad_tokens = streaming.value("n_left_pad_tokens", size_t{32});
-    c.n_delay_tokens = streaming.value("n_delay_tokens", size_t{6});
-    c.n_right_pad_tokens = streaming.value("n_right_pad_tokens", c.n_delay_tokens + 11);
-    const auto& special = params.value("special_tokens", nlohmann::json::object());
-    c.bos_id = special.value("bos", 1);
-    c.eos_id = special.value("eos", 2);
-    c.streaming_pad_id = special.value("streaming_pad", 32);
-    if (c.num_mel_bins == 0 || c.num_mel_bins > 1024 || c.downsample_factor == 0 || c.samples_per_token % 160 != 0) {
-      return make_error(ErrorCode::format, "voxtral params: audio settings out of range (mel bins {}, downsample {}, samples per token {})",
-                        c.num_mel_bins, c.downsample_factor, c.samples_per_token);
-    }
-    return c;
-  }
-};
-
-}  // namespace apr::models
 
 
 namespace apr::models {
@@ -11668,15 +11807,16 @@ class VoxtralRealtime {
     return state.token;
   }
 
-  /// Feeds the last id decided with the audio embedding `audio` of the next position; returns the next id.
-  int32_t decode_step(DecoderState& state, std::span<const float> audio) const {
+  /// Feeds the last id decided (state.token: a caller may set it to force the input) with the
+  /// audio embedding `audio` of the next position; returns the next id, its logits to `logits` when given.
+  int32_t decode_step(DecoderState& state, std::span<const float> audio, std::vector<float>* logits = nullptr) const {
     const size_t d = config_.decoder.dim;
     std::vector<float> x(d);
     embeddings_.lookup(static_cast<size_t>(state.token), x.data());
     simd::add(x.data(), audio.data(), x.data(), d);
     run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), 1, state.position - state.offset, &state.caches, &state.scales);
     ++state.position;
-    state.token = next_token(x.data(), nullptr);
+    state.token = next_token(x.data(), logits);
     return state.token;
   }
 
@@ -11843,8 +11983,10 @@ class VoxtralRealtime {
 /// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
 /// consolidated.safetensors, or an APR file whose metadata holds params.json under
 /// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for,
-/// with the transcription delay of the file or the one asked for; voxtral_tokenizer() finds its
-/// Tekken tokenizer (tekken.json beside the weights).
+/// with the transcription delay of the file or the one asked for; open_voxtral() reads the
+/// config without loading; voxtral_apr_metadata() describes a folder for `apr import`;
+/// voxtral_tokenizer() finds its Tekken tokenizer (embedded in the APR file or tekken.json
+/// beside the weights).
 
 
 // ---- apr/models/voxtral_stream.hpp ----
@@ -12135,10 +12277,15 @@ inline bool is_voxtral_model(const std::string& path) {
   return file && (*file)->format() == "apr" && (*file)->metadata().contains("voxtral.params");
 }
 
-/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
-/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
-inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
-                                                                 std::optional<size_t> delay_ms = std::nullopt) {
+/// A Voxtral model's opened weights and its config, before any weight is read or converted.
+struct VoxtralFiles {
+  std::shared_ptr<const format::TensorFile> file;  ///< consolidated.safetensors or the APR file
+  VoxtralConfig config;                            ///< from params.json (folder) or "voxtral.params" (APR)
+};
+
+/// Opens the Voxtral model at `path` (see is_voxtral_model()); `delay_ms` overrides its
+/// transcription delay (80 to 2400 ms).
+inline Result<VoxtralFiles> open_voxtral(const std::string& path, std::optional<size_t> delay_ms = std::nullopt) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool is_directory = fs::is_directory(path, ec);
@@ -12161,18 +12308,59 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
   if (delay_ms) {
     if (auto status = config->set_delay_ms(*delay_ms); !status) return std::move(status).error();
   }
-  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  return VoxtralFiles{std::move(file), *config};
+}
+
+/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
+/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
+                                                                 std::optional<size_t> delay_ms = std::nullopt) {
+  auto opened = open_voxtral(path, delay_ms);
+  if (!opened) return std::move(opened).error();
+  const VoxtralConfig& config = opened->config;
+  const std::shared_ptr<const format::TensorFile>& file = opened->file;
+  auto front_end = audio::LogMel::create(config.num_mel_bins);
   if (!front_end) return std::move(front_end).error();
   return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
     using W = decltype(tag);
-    auto model = VoxtralRealtime<W>::load(file, *config, &pool);
+    auto model = VoxtralRealtime<W>::load(file, config, &pool);
     if (!model) return std::move(model).error().with_context(path);
     return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
   });
 }
 
-/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the
-/// tekken.json in the model's folder (or beside its file); not_found when there is none.
+/// APR metadata for the Voxtral model `opened` from `folder`: aprender's common fields, the
+/// folder's params.json under "voxtral.params" and its tekken.json (checked) under
+/// "tokenizer.tekken" when there is one.
+inline Result<nlohmann::json> voxtral_apr_metadata(const VoxtralFiles& opened, const std::filesystem::path& folder, const std::string& name,
+                                                   const std::string& source) {
+  auto params = read_json_file(folder / "params.json");
+  if (!params) return std::move(params).error();
+  uint64_t count = 0, bytes = 0;
+  for (const auto& t : opened.file->tensors()) {
+    count += t.numel();
+    bytes += t.bytes.size();
+  }
+  const VoxtralConfig& c = opened.config;
+  nlohmann::json metadata = {{"model_type", "voxtral_realtime"}, {"architecture", "voxtral_realtime"}, {"name", name}, {"source", source},
+                             {"original_format", std::string(opened.file->format())}, {"total_size", bytes}, {"param_count", count},
+                             {"hidden_size", c.decoder.dim}, {"num_layers", c.decoder.n_layers}, {"num_heads", c.decoder.n_heads},
+                             {"num_kv_heads", c.decoder.n_kv_heads}, {"vocab_size", c.vocab_size}, {"intermediate_size", c.decoder.hidden_dim},
+                             {"rope_theta", c.decoder.rope_theta}, {"rms_norm_eps", c.decoder.norm_eps}, {"head_dim", c.decoder.head_dim},
+                             {"voxtral.params", *params}};
+  std::error_code ec;
+  if (std::filesystem::exists(folder / "tekken.json", ec)) {
+    auto text = text::read_text_file((folder / "tekken.json").string());
+    if (!text) return std::move(text).error();
+    if (auto checked = text::tekken_from_json(*text, (folder / "tekken.json").string()); !checked) return std::move(checked).error();
+    metadata["tokenizer.tekken"] = std::move(text).value();
+  }
+  return metadata;
+}
+
+/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the one
+/// an APR file embeds ("tokenizer.tekken"), else the tekken.json in the model's folder (or beside
+/// its file); not_found when there is none.
 inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const std::string& explicit_path = {}) {
   namespace fs = std::filesystem;
   if (!explicit_path.empty()) {
@@ -12182,6 +12370,12 @@ inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const 
     return text::load_tekken(explicit_path);
   }
   std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    auto file = format::open_tensor_file(path);
+    if (file && (*file)->format() == "apr" && (*file)->metadata().contains("tokenizer.tekken") && (*file)->metadata()["tokenizer.tekken"].is_string()) {
+      return text::tekken_from_json((*file)->metadata()["tokenizer.tekken"].get<std::string>(), path + " (tokenizer.tekken)");
+    }
+  }
   const fs::path folder = fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
   const fs::path tekken = folder / "tekken.json";
   if (!fs::exists(tekken, ec)) return make_error(ErrorCode::not_found, "{}: no tekken.json beside the model", folder.string());
@@ -15168,6 +15362,14 @@ inline ValueDifference compare_values(std::span<const float> a, std::span<const 
 
 }  // namespace apr::eval
 
+// ---- apr/eval/voxtral_precision_gate.hpp ----
+/// @file voxtral_precision_gate.hpp
+/// @brief The precision gate of a Voxtral conversion: both models encode the same synthetic
+/// voiced signal and decode it with the same inputs (the source's greedy ids fed to both);
+/// their logits at every position and their audio embeddings are compared as precision_gate()
+/// compares a language model's.
+
+
 // ---- apr/eval/whisper_precision_gate.hpp ----
 /// @file whisper_precision_gate.hpp
 /// @brief The precision gate of a Whisper conversion: both models encode the log-mel of the
@@ -15237,6 +15439,53 @@ inline Result<GateReport> whisper_precision_gate(const models::WhisperModel& sou
     if (!status) return std::move(status).error();
   }
   return compare_outputs(logits_a, logits_b, tokens.size(), config.vocab_size, hidden_a, hidden_b, thresholds);
+}
+
+}  // namespace apr::eval
+
+
+namespace apr::eval {
+
+/// Compares `converted` with `source` (the same dims) against `thresholds` on
+/// gate_voiced_signal(): audio embeddings, then the logits of the prompt's last position and of
+/// every later one, each model fed the source's greedy id.
+template <WeightDtype A, WeightDtype B>
+Result<GateReport> voxtral_precision_gate(const models::VoxtralRealtime<A>& source, const models::VoxtralRealtime<B>& converted,
+                                          const audio::LogMel& front_end, ThreadPool& pool, const GateThresholds& thresholds) {
+  const models::VoxtralConfig& config = source.config();
+  if (config.to_params_json() != converted.config().to_params_json()) return make_error(ErrorCode::validation, "precision gate: the Voxtral models' dims differ");
+  const auto signal = gate_voiced_signal();
+  auto mel = models::voxtral_log_mel(signal, config, front_end, pool);
+  if (!mel) return std::move(mel).error();
+  std::vector<std::vector<float>> hidden_a, hidden_b;
+  auto embed = [&](const auto& model, std::vector<std::vector<float>>& out) -> Result<void> {
+    auto encoded = model.encode(mel->values, mel->frames);
+    if (!encoded) return std::move(encoded).error();
+    auto adapted = model.adapt(*encoded);
+    if (!adapted) return std::move(adapted).error();
+    out.push_back(std::move(adapted).value());
+    return ok();
+  };
+  if (auto status = embed(source, hidden_a); !status) return std::move(status).error();
+  if (auto status = embed(converted, hidden_b); !status) return std::move(status).error();
+  const size_t d = config.decoder.dim, vocab = config.vocab_size, positions = hidden_a[0].size() / d;
+  if (positions <= source.prompt_length()) return make_error(ErrorCode::internal, "precision gate: the test signal gives no position after the prompt");
+  auto state_a = source.start_decoder();
+  auto state_b = converted.start_decoder();
+  std::vector<float> logits_a, logits_b, row_a, row_b;
+  source.decode_prompt(state_a, hidden_a[0], &row_a);
+  converted.decode_prompt(state_b, hidden_b[0], &row_b);
+  size_t rows = 0;
+  while (true) {
+    logits_a.insert(logits_a.end(), row_a.begin(), row_a.end());
+    logits_b.insert(logits_b.end(), row_b.begin(), row_b.end());
+    ++rows;
+    if (state_a.position >= positions) break;
+    state_b.token = state_a.token;  // the same input for both
+    source.decode_step(state_a, std::span<const float>(hidden_a[0]).subspan(state_a.position * d, d), &row_a);
+    converted.decode_step(state_b, std::span<const float>(hidden_b[0]).subspan(state_b.position * d, d), &row_b);
+  }
+  return compare_outputs(logits_a, logits_b, rows, vocab, hidden_a, hidden_b, thresholds);
 }
 
 }  // namespace apr::eval

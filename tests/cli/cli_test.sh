@@ -189,6 +189,20 @@ check "transcribe voxtral --delay-ms too long" 2 "expected a multiple of 80 ms" 
 check "transcribe voxtral --mic from ALSA's null device" 0 "null: 1.0 s of audio" -- "$apr" transcribe "$work/voxtral-tekken" --mic --mic-device null --duration 1
 check "transcribe voxtral --mic missing device" 3 "capture device 'apr_no_such_device'" -- "$apr" transcribe "$voxtral" --mic --mic-device apr_no_such_device
 
+# Voxtral: a Mistral folder imported to APR (tokenizer embedded) and random models at any dims
+check "import voxtral folder" 0 "voxtral-ids.apr: .* tensors" -- "$apr" import "$voxtral" -o "$work/voxtral-ids.apr"
+check "the imported voxtral gives the reference's ids" 0 "^479 46 994 830 683 683 683 818 818 818 662 662 662 662 988 46 46 46 46 662 900 278 278 278$" -- "$apr" transcribe "$work/voxtral-ids.apr" "$speech/a_hello.wav"
+"$apr" import "$work/voxtral-tekken" -o "$work/voxtral.apr" > /dev/null 2>&1
+check "import voxtral embeds tekken.json" 0 '"text": "' -- "$apr" transcribe "$work/voxtral.apr" "$speech/b_sentence.wav" --json
+check "import voxtral --quantize q8_0 runs the Voxtral gate" 0 '"top1_agreement"' -- "$apr" import "$work/voxtral-tekken" --quantize q8_0 --force --json -o "$work/voxtral-q8_0.apr"
+check "transcribe the imported q8_0 voxtral" 0 "q8_0, delay 480 ms" -- "$apr" transcribe "$work/voxtral-q8_0.apr" "$speech/a_hello.wav"
+check "convert a voxtral APR to q4_0 runs the Voxtral gate" 0 '"top1_agreement"' -- "$apr" convert "$work/voxtral.apr" --quantize q4_0 --force --json -o "$work/voxtral-q4_0.apr"
+check "synth voxtral at the micro dims writes a loadable folder" 0 "voxtral realtime \(encoder 2 × 64 wide, decoder 2 × 64 wide, vocab 1024\), bf16" -- "$apr" synth voxtral --config "$voxtral/params.json" -o "$work/voxtral-synth"
+check "transcribe the synthesized voxtral folder" 0 "Voxtral, bf16, delay 480 ms" -- "$apr" transcribe "$work/voxtral-synth" "$speech/a_hello.wav"
+check "synth voxtral .apr in q4_0" 0 "q4_0 weights" -- "$apr" synth voxtral --config "$voxtral/params.json" --dtype q4_0 -o "$work/voxtral-synth.apr"
+check "transcribe the synthesized q4_0 voxtral" 0 "Voxtral, q4_0" -- "$apr" transcribe "$work/voxtral-synth.apr" "$speech/a_hello.wav"
+check "synth voxtral refuses a .gguf" 2 "written as a folder or an .apr file" -- "$apr" synth voxtral --config "$voxtral/params.json" -o "$work/voxtral.gguf"
+
 # word error rate of transcripts
 printf 'a\tturn the lights on\nb\tset a timer for five minutes\n' > "$work/refs.tsv"
 printf 'b\tset the timer for five minutes\na\tturn the lights on\n' > "$work/hyps.tsv"

@@ -1,5 +1,5 @@
-// apr import / convert / export: between Hugging Face folders, SafeTensors and APR, with the
-// precision gate on every dtype conversion.
+// apr import / convert / export: between Hugging Face folders (and Mistral's Voxtral folders),
+// SafeTensors and APR, with the precision gate on every dtype conversion.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apr/eval/precision_gate.hpp"
+#include "apr/eval/voxtral_precision_gate.hpp"
 #include "apr/eval/whisper_precision_gate.hpp"
 #include "apr/format/apr_shards.hpp"
 #include "apr/format/apr_writer.hpp"
@@ -23,6 +24,7 @@
 #include "apr/models/load.hpp"
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/qwen2_gguf.hpp"
+#include "apr/models/voxtral_load.hpp"
 #include "cli.hpp"
 #include "model_support.hpp"
 
@@ -47,12 +49,34 @@ Result<eval::GateReport> run_whisper_gate(std::shared_ptr<const format::TensorFi
   return eval::whisper_precision_gate(**reference, **candidate, *front_end, thresholds);
 }
 
+/// The Voxtral gate: both models on the same voiced signal, params from the metadata's "voxtral.params".
+Result<eval::GateReport> run_voxtral_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
+                                          const nlohmann::json& metadata, DType target, const eval::GateThresholds& thresholds) {
+  nlohmann::json params = metadata["voxtral.params"];
+  if (params.is_string()) params = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
+  auto config = models::VoxtralConfig::from_params_json(params);
+  if (!config) return std::move(config).error().with_context(source->path());
+  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  if (!front_end) return std::move(front_end).error();
+  ThreadPool& pool = ThreadPool::global();
+  return visit_dtype(models::dominant_matrix_dtype(*source), [&](auto source_tag) -> Result<eval::GateReport> {
+    auto reference = models::VoxtralRealtime<decltype(source_tag)>::load(source, *config, &pool);
+    if (!reference) return std::move(reference).error();
+    return visit_dtype(target, [&](auto target_tag) -> Result<eval::GateReport> {
+      auto candidate = models::VoxtralRealtime<decltype(target_tag)>::load(converted, *config, &pool);
+      if (!candidate) return std::move(candidate).error();
+      return eval::voxtral_precision_gate(**reference, **candidate, *front_end, pool, thresholds);
+    });
+  });
+}
+
 /// Runs the precision gate of converting `source` (config `config`) to `converted` at `target` with `thresholds`.
 Result<eval::GateReport> run_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
                                   const nlohmann::json& config, DType target, const eval::GateThresholds& thresholds) {
   if (config.value("model_type", std::string()) == "whisper" || config.value("architecture", std::string()) == "whisper") {
     return run_whisper_gate(source, converted, config, target, thresholds);
   }
+  if (config.contains("voxtral.params")) return run_voxtral_gate(source, converted, config, target, thresholds);
   auto reference = models::instantiate(source, config, {}, source->path(), "");
   if (!reference) return std::move(reference).error();
   models::LoadOptions options;
@@ -228,8 +252,8 @@ int convert_and_write(std::shared_ptr<const format::TensorFile> source, nlohmann
 void register_convert_commands(CLI::App& app, Registry& registry) {
   {
     auto flags = std::make_shared<ConvertFlags>();
-    auto* import = app.add_subcommand("import", "Import a Hugging Face folder, hub model or SafeTensors file into an APR file (tokenizer and chat template embedded)");
-    import->add_option("source", flags->source, "Hugging Face model folder, hf://org/name[@revision], or a .safetensors file with config.json beside it")
+    auto* import = app.add_subcommand("import", "Import a Hugging Face folder, hub model, SafeTensors file or Mistral Voxtral folder into an APR file (tokenizer and chat template embedded)");
+    import->add_option("source", flags->source, "Hugging Face model folder, hf://org/name[@revision], a .safetensors file with config.json beside it, or a Voxtral folder (params.json + consolidated.safetensors)")
         ->required();
     import->add_option("-o,--output", flags->output, "output .apr file")->required();
     import->add_option("--quantize", flags->quantize, "convert matrices to f16, bf16, q8_0 or q4_0 (precision gate applies)");
@@ -245,6 +269,14 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
       const fs::path source(*local);
       if (!fs::exists(source, ec)) return report_error(make_error(ErrorCode::not_found, "{}: no such file or directory", flags->source));
       const fs::path folder = fs::is_directory(source, ec) ? source : source.parent_path();
+      const std::string name = flags->name.empty() ? fs::path(flags->output).stem().string() : flags->name;
+      if (models::is_voxtral_model(source.string())) {  // Mistral's folder: params.json + consolidated.safetensors (+ tekken.json)
+        auto opened = models::open_voxtral(source.string());
+        if (!opened) return report_error(opened.error());
+        auto metadata = models::voxtral_apr_metadata(*opened, folder, name, flags->source);
+        if (!metadata) return report_error(metadata.error());
+        return convert_and_write(opened->file, *metadata, *metadata, *flags);
+      }
       fs::path weights = source;
       if (fs::is_directory(source, ec)) {
         weights = fs::exists(folder / "model.safetensors", ec) ? folder / "model.safetensors" : folder / "model.safetensors.index.json";
@@ -254,7 +286,6 @@ void register_convert_commands(CLI::App& app, Registry& registry) {
       auto sources = models::read_import_sources(folder);
       if (!sources) return report_error(sources.error());
       std::shared_ptr<const format::TensorFile> shared = std::move(file).value();
-      const std::string name = flags->name.empty() ? fs::path(flags->output).stem().string() : flags->name;
       auto metadata = models::apr_metadata_for_import(*shared, *sources, name, flags->source);
       return convert_and_write(shared, sources->config, metadata, *flags);
     });

@@ -1,6 +1,7 @@
 // apr synth: random-weight models at real dimensions, for benchmarks (Qwen2 from a config.json
 // or the Qwen2-0.5B dims; Whisper at a released size), written as APR, GGUF or SafeTensors;
-// and random mixture-of-experts ensembles (APR) for the router and its statistics.
+// Voxtral-Realtime at Voxtral Mini 4B's dims as a Mistral folder or APR; and random
+// mixture-of-experts ensembles (APR) for the router and its statistics.
 #include <filesystem>
 #include <fstream>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "apr/format/apr_writer.hpp"
+#include "apr/format/convert.hpp"
 #include "apr/format/safetensors_writer.hpp"
 #include "apr/models/load.hpp"
 #include "apr/models/moe_writer.hpp"
@@ -77,6 +79,52 @@ int synth_ensemble(const SynthFlags& flags, DType dtype) {
   return kOk;
 }
 
+/// `apr synth voxtral`: Voxtral Mini 4B Realtime's dims (or a params.json's) with random weights,
+/// as a Mistral folder (params.json + BF16 consolidated.safetensors, as released) or an .apr
+/// whose matrices are in `dtype` (params.json under "voxtral.params").
+int synth_voxtral(const SynthFlags& flags, DType dtype) {
+  Result<models::VoxtralConfig> config = models::voxtral_realtime_dims();
+  if (!flags.config.empty()) {
+    auto json = models::read_json_file(flags.config);
+    if (!json) return report(json.error());
+    config = models::VoxtralConfig::from_params_json(*json);
+    if (!config) return report(std::move(config).error().with_context(flags.config));
+  }
+  const fs::path output(flags.output);
+  const bool apr = output.extension() == ".apr";
+  if (!apr && output.has_extension()) {
+    return report(make_error(ErrorCode::invalid_argument, "{}: a Voxtral model is written as a folder or an .apr file", flags.output));
+  }
+  auto file = models::synthesize_voxtral(*config, flags.seed);
+  if (!file) return report(file.error());
+  const nlohmann::json params = config->to_params_json();
+  std::shared_ptr<format::MemoryTensorFile> weights = *file;
+  if (apr && dtype != DType::bf16) {
+    auto converted = format::convert_file(*weights, dtype);
+    if (!converted) return report(converted.error());
+    weights = std::move(converted).value();
+  }
+  std::vector<format::AprWriteTensor> tensors;
+  for (const auto& t : weights->tensors()) tensors.push_back(format::AprWriteTensor::from_view(t));
+  Result<void> status = ok();
+  if (apr) {
+    const nlohmann::json metadata = {{"model_type", "voxtral_realtime"}, {"architecture", "voxtral_realtime"},
+                                     {"name", output.stem().string()}, {"voxtral.params", params}};
+    status = format::write_apr(flags.output, format::apr_metadata_text(metadata), std::move(tensors));
+  } else {
+    std::error_code ec;
+    fs::create_directories(output, ec);
+    if (ec) return report(make_error(ErrorCode::io, "{}: cannot create the folder: {}", flags.output, ec.message()));
+    status = format::write_safetensors((output / "consolidated.safetensors").string(), std::move(tensors), {{"format", "pt"}});
+    if (status) status = format::write_file_atomically((output / "params.json").string(), params.dump(2) + "\n");
+  }
+  if (!status) return report(status.error());
+  fmt::print("{}: voxtral realtime (encoder {} × {} wide, decoder {} × {} wide, vocab {}), {} weights\n", flags.output,
+             config->encoder.n_layers, config->encoder.dim, config->decoder.n_layers, config->decoder.dim, config->vocab_size,
+             apr ? to_string(dtype) : "bf16");
+  return kOk;
+}
+
 /// Qwen2-0.5B's dims (Qwen/Qwen2-0.5B config.json).
 models::Qwen2Config qwen2_0_5b() {
   models::Qwen2Config c;
@@ -111,6 +159,7 @@ int run_synth(const SynthFlags& flags) {
     return report(make_error(ErrorCode::invalid_argument, "--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", flags.dtype));
   }
   if (flags.architecture == "moe") return synth_ensemble(flags, *dtype);
+  if (flags.architecture == "voxtral") return synth_voxtral(flags, *dtype);
   if (flags.architecture == "qwen2") {
     Result<models::Qwen2Config> config = qwen2_0_5b();
     if (!flags.config.empty()) {
@@ -161,16 +210,16 @@ int run_synth(const SynthFlags& flags) {
 
 void register_synth_commands(CLI::App& app, Registry& registry) {
   auto flags = std::make_shared<SynthFlags>();
-  auto* command = app.add_subcommand("synth", "Write a random-weight model at real dimensions for benchmarks (qwen2, whisper, or a moe ensemble)");
-  command->add_option("architecture", flags->architecture, "qwen2, whisper or moe")->required()->check(CLI::IsMember({"qwen2", "whisper", "moe"}));
-  command->add_option("--config", flags->config, "qwen2: a Hugging Face config.json giving the dims");
+  auto* command = app.add_subcommand("synth", "Write a random-weight model at real dimensions for benchmarks (qwen2, whisper, voxtral, or a moe ensemble)");
+  command->add_option("architecture", flags->architecture, "qwen2, whisper, voxtral or moe")->required()->check(CLI::IsMember({"qwen2", "whisper", "voxtral", "moe"}));
+  command->add_option("--config", flags->config, "qwen2: a Hugging Face config.json giving the dims; voxtral: a Mistral params.json (default: Voxtral Mini 4B Realtime)");
   command->add_option("--dims", flags->dims, "named dims: qwen2 0.5b (default); whisper tiny, base, small, medium, large-v3");
-  command->add_option("--dtype", flags->dtype, "qwen2 and moe matrix dtype: f32, f16, bf16, q8_0, q4_0 (default q4_0)");
+  command->add_option("--dtype", flags->dtype, "qwen2, moe and voxtral .apr matrix dtype: f32, f16, bf16, q8_0, q4_0 (default q4_0; a voxtral folder is bf16)");
   command->add_option("--experts", flags->experts, "moe: expert models (default 8)")->check(CLI::Range(size_t{1}, size_t{4096}));
   command->add_option("--top-k", flags->top_k, "moe: experts each input is routed to (default 2)");
   command->add_option("--widths", flags->widths, "moe: widths of each expert, input first, output last (default 64,256,64)")->delimiter(',');
   command->add_option("--seed", flags->seed, "random seed (same seed, same weights)");
-  command->add_option("-o,--output", flags->output, "output .apr, .gguf (qwen2) or .safetensors (config.json written beside it)")->required();
+  command->add_option("-o,--output", flags->output, "output .apr, .gguf (qwen2) or .safetensors (config.json written beside it); voxtral: .apr or a folder")->required();
   registry.add(command, [flags] { return run_synth(*flags); });
 }
 

@@ -14,6 +14,7 @@
 #include "apr/core/quantize.hpp"
 #include "apr/format/memory_tensor_file.hpp"
 #include "apr/models/qwen2_config.hpp"
+#include "apr/models/voxtral_config.hpp"
 #include "apr/models/whisper_config.hpp"
 
 namespace apr::models {
@@ -192,6 +193,70 @@ inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_whisper(cons
                               {"decoder_ffn_dim", config.decoder_ffn_dim}, {"num_mel_bins", config.num_mel_bins},
                               {"vocab_size", config.vocab_size}, {"max_source_positions", config.max_source_positions},
                               {"max_target_positions", config.max_target_positions}};
+  return file;
+}
+
+/// Dims and streaming settings of Mistral's Voxtral Mini 4B Realtime (its params.json).
+inline VoxtralConfig voxtral_realtime_dims() {
+  VoxtralConfig c;
+  c.encoder = {.dim = 1280, .n_layers = 32, .n_heads = 32, .n_kv_heads = 32, .head_dim = 64, .hidden_dim = 5120, .window = 750};
+  c.decoder = {.dim = 3072, .n_layers = 26, .n_heads = 32, .n_kv_heads = 8, .head_dim = 128, .hidden_dim = 9216, .window = 8192};
+  c.vocab_size = 131072;
+  c.ada_dim = 32;
+  return c;
+}
+
+/// A Voxtral-Realtime model of `config` with random weights, every tensor BF16 under Mistral's
+/// consolidated.safetensors names (as the released checkpoint is stored).
+inline Result<std::shared_ptr<format::MemoryTensorFile>> synthesize_voxtral(const VoxtralConfig& config, uint64_t seed) {
+  auto file = std::make_shared<format::MemoryTensorFile>("<synthetic voxtral>");
+  std::mt19937_64 rng(seed);
+  Result<void> status = ok();
+  auto add = [&](const std::string& name, const Shape& shape, float stddev, float mean = 0.0f) {
+    if (status) status = add_random_tensor(*file, name, shape, DType::bf16, rng, stddev, mean);
+  };
+  auto matrix = [&](const std::string& name, size_t rows, size_t cols) {
+    add(name, Shape{rows, cols}, 1.0f / std::sqrt(static_cast<float>(cols)));
+  };
+  auto stack = [&](const std::string& prefix, const VoxtralStack& st, bool encoder) {
+    const size_t q = st.n_heads * st.head_dim, kv = st.n_kv_heads * st.head_dim;
+    for (size_t l = 0; l < st.n_layers && status; ++l) {
+      const std::string p = fmt::format("{}layers.{}.", prefix, l);
+      matrix(p + "attention.wq.weight", q, st.dim);
+      matrix(p + "attention.wk.weight", kv, st.dim);
+      matrix(p + "attention.wv.weight", kv, st.dim);
+      matrix(p + "attention.wo.weight", st.dim, q);
+      matrix(p + "feed_forward.w1.weight", st.hidden_dim, st.dim);
+      matrix(p + "feed_forward.w2.weight", st.dim, st.hidden_dim);
+      matrix(p + "feed_forward.w3.weight", st.hidden_dim, st.dim);
+      add(p + "attention_norm.weight", Shape{st.dim}, 0.05f, 1.0f);
+      add(p + "ffn_norm.weight", Shape{st.dim}, 0.05f, 1.0f);
+      if (encoder) {
+        add(p + "attention.wq.bias", Shape{q}, 0.02f);
+        add(p + "attention.wv.bias", Shape{kv}, 0.02f);
+        add(p + "attention.wo.bias", Shape{st.dim}, 0.02f);
+        add(p + "feed_forward.w2.bias", Shape{st.dim}, 0.02f);
+      } else {
+        add(p + "ada_rms_norm_t_cond.0.weight", Shape{config.ada_dim, st.dim}, 1.0f / std::sqrt(static_cast<float>(st.dim)));
+        add(p + "ada_rms_norm_t_cond.2.weight", Shape{st.dim, config.ada_dim}, 0.02f);
+      }
+    }
+  };
+  const std::string module = "mm_streams_embeddings.embedding_module.";
+  const std::string encoder = module + "whisper_encoder.";
+  const size_t d = config.encoder.dim;
+  add(encoder + "conv_layers.0.conv.weight", Shape{d, config.num_mel_bins, 3}, 1.0f / std::sqrt(3.0f * static_cast<float>(config.num_mel_bins)));
+  add(encoder + "conv_layers.0.conv.bias", Shape{d}, 0.02f);
+  add(encoder + "conv_layers.1.conv.weight", Shape{d, d, 3}, 1.0f / std::sqrt(3.0f * static_cast<float>(d)));
+  add(encoder + "conv_layers.1.conv.bias", Shape{d}, 0.02f);
+  stack(encoder + "transformer.", config.encoder, true);
+  add(encoder + "transformer.norm.weight", Shape{d}, 0.05f, 1.0f);
+  matrix(module + "audio_language_projection.0.weight", config.decoder.dim, d * config.downsample_factor);
+  matrix(module + "audio_language_projection.2.weight", config.decoder.dim, config.decoder.dim);
+  add(module + "tok_embeddings.weight", Shape{config.vocab_size, config.decoder.dim}, 1.0f / std::sqrt(static_cast<float>(config.decoder.dim)));
+  stack("", config.decoder, false);
+  add("norm.weight", Shape{config.decoder.dim}, 0.05f, 1.0f);
+  if (!status) return std::move(status).error();
   return file;
 }
 

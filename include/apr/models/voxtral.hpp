@@ -270,15 +270,16 @@ class VoxtralRealtime {
     return state.token;
   }
 
-  /// Feeds the last id decided with the audio embedding `audio` of the next position; returns the next id.
-  int32_t decode_step(DecoderState& state, std::span<const float> audio) const {
+  /// Feeds the last id decided (state.token: a caller may set it to force the input) with the
+  /// audio embedding `audio` of the next position; returns the next id, its logits to `logits` when given.
+  int32_t decode_step(DecoderState& state, std::span<const float> audio, std::vector<float>* logits = nullptr) const {
     const size_t d = config_.decoder.dim;
     std::vector<float> x(d);
     embeddings_.lookup(static_cast<size_t>(state.token), x.data());
     simd::add(x.data(), audio.data(), x.data(), d);
     run_stack(decoder_, config_.decoder, decoder_rope_, x.data(), 1, state.position - state.offset, &state.caches, &state.scales);
     ++state.position;
-    state.token = next_token(x.data(), nullptr);
+    state.token = next_token(x.data(), logits);
     return state.token;
   }
 

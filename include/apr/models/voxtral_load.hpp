@@ -2,8 +2,10 @@
 /// @brief load_voxtral(): open a Voxtral-Realtime model (Mistral's folder: params.json +
 /// consolidated.safetensors, or an APR file whose metadata holds params.json under
 /// "voxtral.params") behind VoxtralTranscriber, in the file's weight dtype or the one asked for,
-/// with the transcription delay of the file or the one asked for; voxtral_tokenizer() finds its
-/// Tekken tokenizer (tekken.json beside the weights).
+/// with the transcription delay of the file or the one asked for; open_voxtral() reads the
+/// config without loading; voxtral_apr_metadata() describes a folder for `apr import`;
+/// voxtral_tokenizer() finds its Tekken tokenizer (embedded in the APR file or tekken.json
+/// beside the weights).
 #pragma once
 
 #include <filesystem>
@@ -76,10 +78,15 @@ inline bool is_voxtral_model(const std::string& path) {
   return file && (*file)->format() == "apr" && (*file)->metadata().contains("voxtral.params");
 }
 
-/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
-/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
-inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
-                                                                 std::optional<size_t> delay_ms = std::nullopt) {
+/// A Voxtral model's opened weights and its config, before any weight is read or converted.
+struct VoxtralFiles {
+  std::shared_ptr<const format::TensorFile> file;  ///< consolidated.safetensors or the APR file
+  VoxtralConfig config;                            ///< from params.json (folder) or "voxtral.params" (APR)
+};
+
+/// Opens the Voxtral model at `path` (see is_voxtral_model()); `delay_ms` overrides its
+/// transcription delay (80 to 2400 ms).
+inline Result<VoxtralFiles> open_voxtral(const std::string& path, std::optional<size_t> delay_ms = std::nullopt) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool is_directory = fs::is_directory(path, ec);
@@ -102,18 +109,59 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
   if (delay_ms) {
     if (auto status = config->set_delay_ms(*delay_ms); !status) return std::move(status).error();
   }
-  auto front_end = audio::LogMel::create(config->num_mel_bins);
+  return VoxtralFiles{std::move(file), *config};
+}
+
+/// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
+/// overrides the file's matmul dtype and `delay_ms` its transcription delay (80 to 2400 ms).
+inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::string& path, std::optional<DType> weight_dtype, ThreadPool& pool,
+                                                                 std::optional<size_t> delay_ms = std::nullopt) {
+  auto opened = open_voxtral(path, delay_ms);
+  if (!opened) return std::move(opened).error();
+  const VoxtralConfig& config = opened->config;
+  const std::shared_ptr<const format::TensorFile>& file = opened->file;
+  auto front_end = audio::LogMel::create(config.num_mel_bins);
   if (!front_end) return std::move(front_end).error();
   return visit_dtype(weight_dtype.value_or(dominant_matrix_dtype(*file)), [&](auto tag) -> Result<std::unique_ptr<VoxtralTranscriber>> {
     using W = decltype(tag);
-    auto model = VoxtralRealtime<W>::load(file, *config, &pool);
+    auto model = VoxtralRealtime<W>::load(file, config, &pool);
     if (!model) return std::move(model).error().with_context(path);
     return std::unique_ptr<VoxtralTranscriber>(new VoxtralTranscriberOf<W>(std::move(model).value(), std::move(front_end).value(), pool));
   });
 }
 
-/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the
-/// tekken.json in the model's folder (or beside its file); not_found when there is none.
+/// APR metadata for the Voxtral model `opened` from `folder`: aprender's common fields, the
+/// folder's params.json under "voxtral.params" and its tekken.json (checked) under
+/// "tokenizer.tekken" when there is one.
+inline Result<nlohmann::json> voxtral_apr_metadata(const VoxtralFiles& opened, const std::filesystem::path& folder, const std::string& name,
+                                                   const std::string& source) {
+  auto params = read_json_file(folder / "params.json");
+  if (!params) return std::move(params).error();
+  uint64_t count = 0, bytes = 0;
+  for (const auto& t : opened.file->tensors()) {
+    count += t.numel();
+    bytes += t.bytes.size();
+  }
+  const VoxtralConfig& c = opened.config;
+  nlohmann::json metadata = {{"model_type", "voxtral_realtime"}, {"architecture", "voxtral_realtime"}, {"name", name}, {"source", source},
+                             {"original_format", std::string(opened.file->format())}, {"total_size", bytes}, {"param_count", count},
+                             {"hidden_size", c.decoder.dim}, {"num_layers", c.decoder.n_layers}, {"num_heads", c.decoder.n_heads},
+                             {"num_kv_heads", c.decoder.n_kv_heads}, {"vocab_size", c.vocab_size}, {"intermediate_size", c.decoder.hidden_dim},
+                             {"rope_theta", c.decoder.rope_theta}, {"rms_norm_eps", c.decoder.norm_eps}, {"head_dim", c.decoder.head_dim},
+                             {"voxtral.params", *params}};
+  std::error_code ec;
+  if (std::filesystem::exists(folder / "tekken.json", ec)) {
+    auto text = text::read_text_file((folder / "tekken.json").string());
+    if (!text) return std::move(text).error();
+    if (auto checked = text::tekken_from_json(*text, (folder / "tekken.json").string()); !checked) return std::move(checked).error();
+    metadata["tokenizer.tekken"] = std::move(text).value();
+  }
+  return metadata;
+}
+
+/// The Tekken tokenizer of the Voxtral model at `path`: `explicit_path` when given, else the one
+/// an APR file embeds ("tokenizer.tekken"), else the tekken.json in the model's folder (or beside
+/// its file); not_found when there is none.
 inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const std::string& explicit_path = {}) {
   namespace fs = std::filesystem;
   if (!explicit_path.empty()) {
@@ -123,6 +171,12 @@ inline Result<text::Tokenizer> voxtral_tokenizer(const std::string& path, const 
     return text::load_tekken(explicit_path);
   }
   std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    auto file = format::open_tensor_file(path);
+    if (file && (*file)->format() == "apr" && (*file)->metadata().contains("tokenizer.tekken") && (*file)->metadata()["tokenizer.tekken"].is_string()) {
+      return text::tekken_from_json((*file)->metadata()["tokenizer.tekken"].get<std::string>(), path + " (tokenizer.tekken)");
+    }
+  }
   const fs::path folder = fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
   const fs::path tekken = folder / "tekken.json";
   if (!fs::exists(tekken, ec)) return make_error(ErrorCode::not_found, "{}: no tekken.json beside the model", folder.string());
