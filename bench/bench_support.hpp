@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -15,6 +16,17 @@
 
 namespace apr::bench {
 
+/// Seconds from `start` to now.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// The median of `values` (the upper one of the middle two for an even count); `values` is not empty.
+inline double median(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + static_cast<long>(values.size() / 2), values.end());
+  return values[values.size() / 2];
+}
+
 /// Median wall time in seconds of `runs` calls of `f` after one warm-up call.
 template <class F>
 double median_seconds(F&& f, int runs) {
@@ -23,10 +35,9 @@ double median_seconds(F&& f, int runs) {
   for (int i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     f();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(seconds_since(start));
   }
-  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-  return times[times.size() / 2];
+  return median(std::move(times));
 }
 
 /// STREAM-style copy bandwidth in GB/s (bytes read + written) over 2 × 256 MiB with `pool`.

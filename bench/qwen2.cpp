@@ -39,10 +39,6 @@ std::vector<size_t> parse_list(const std::string& text) {
   return out;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 /// Aggregate tokens/s of `clients` threads each decoding `tg` tokens on its own sequence of `model`.
 double concurrent_decode_rate(const LanguageModel& model, size_t clients, size_t tg) {
   std::vector<std::thread> threads;
@@ -59,7 +55,7 @@ double concurrent_decode_rate(const LanguageModel& model, size_t clients, size_t
     });
   }
   for (auto& thread : threads) thread.join();
-  return static_cast<double>(clients * tg) / seconds_since(start);
+  return static_cast<double>(clients * tg) / bench::seconds_since(start);
 }
 
 template <WeightDtype W>
@@ -93,10 +89,9 @@ json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_
       token = static_cast<int32_t>((token * 31 + 7) % config.vocab_size);
       (void)(*model)->forward(*sequence, std::span(&token, 1), logits);
     }
-    rates.push_back(static_cast<double>(tg) / seconds_since(start));
+    rates.push_back(static_cast<double>(tg) / bench::seconds_since(start));
   }
-  std::sort(rates.begin(), rates.end());
-  const double tg_rate = rates[rates.size() / 2];
+  const double tg_rate = bench::median(rates);
   result[fmt::format("tg{}_tok_per_s", tg)] = tg_rate;
   const double bound = bandwidth * 1e9 / weight_bytes;
   result["decode_bound_tok_per_s"] = bound;
@@ -109,13 +104,11 @@ json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_
       alone.push_back(concurrent_decode_rate(*shared, clients, tg));
       batched.push_back(concurrent_decode_rate(batching, clients, tg));
     }
-    std::sort(alone.begin(), alone.end());
-    std::sort(batched.begin(), batched.end());
     const auto [steps, rows] = batching.steps_and_rows();
     result["clients"] = clients;
-    result["concurrent_unbatched_tok_per_s"] = alone[alone.size() / 2];
-    result["concurrent_batched_tok_per_s"] = batched[batched.size() / 2];
-    result["batched_over_unbatched"] = batched[batched.size() / 2] / alone[alone.size() / 2];
+    result["concurrent_unbatched_tok_per_s"] = bench::median(alone);
+    result["concurrent_batched_tok_per_s"] = bench::median(batched);
+    result["batched_over_unbatched"] = bench::median(batched) / bench::median(alone);
     result["mean_batch"] = steps == 0 ? 0.0 : static_cast<double>(rows) / static_cast<double>(steps);
   }
   return result;
@@ -133,14 +126,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--dtypes") {
-      dtypes.clear();
-      size_t start = 0;
-      while (start <= value.size()) {
-        const size_t comma = value.find(',', start);
-        dtypes.push_back(value.substr(start, comma - start));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+      dtypes = bench::split_list(value);
     } else if (flag == "--pp") {
       pp = parse_list(value);
     } else if (flag == "--tg") {

@@ -101,10 +101,9 @@ json bench_dtype(const Qwen2Config& config, const std::vector<size_t>& pp, size_
       token = static_cast<int32_t>((token * 31 + 7) % config.vocab_size);
       (void)(*model)->forward(*sequence, std::span(&token, 1), logits);
     }
-    rates.push_back(static_cast<double>(tg) / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    rates.push_back(static_cast<double>(tg) / bench::seconds_since(start));
   }
-  std::sort(rates.begin(), rates.end());
-  result[fmt::format("tg{}_tok_per_s", tg)] = rates[rates.size() / 2];
+  result[fmt::format("tg{}_tok_per_s", tg)] = bench::median(rates);
   result["tokens_per_expert"] = (*model)->expert_statistics()["tokens_per_expert"];
   return result;
 }

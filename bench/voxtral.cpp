@@ -29,13 +29,8 @@ using nlohmann::json;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double median(std::vector<double> values) {
-  std::nth_element(values.begin(), values.begin() + static_cast<long>(values.size() / 2), values.end());
-  return values[values.size() / 2];
-}
+using bench::median;
+using bench::seconds_since;
 
 /// `seconds` of 16 kHz audio: a few gliding tones under noise, seeded.
 std::vector<float> synthetic_audio(double seconds) {

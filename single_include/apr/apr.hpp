@@ -12277,10 +12277,21 @@ inline bool is_voxtral_model(const std::string& path) {
   return file && (*file)->format() == "apr" && (*file)->metadata().contains("voxtral.params");
 }
 
+/// The params.json an APR file's `metadata` holds under "voxtral.params" (an object, or text of
+/// one), as an object; null when there is none or it is not JSON.
+inline nlohmann::json voxtral_params_in(const nlohmann::json& metadata) {
+  if (!metadata.is_object() || !metadata.contains("voxtral.params")) return nullptr;
+  const nlohmann::json& params = metadata["voxtral.params"];
+  if (!params.is_string()) return params;
+  auto parsed = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
+  return parsed.is_discarded() ? nlohmann::json(nullptr) : parsed;
+}
+
 /// A Voxtral model's opened weights and its config, before any weight is read or converted.
 struct VoxtralFiles {
   std::shared_ptr<const format::TensorFile> file;  ///< consolidated.safetensors or the APR file
-  VoxtralConfig config;                            ///< from params.json (folder) or "voxtral.params" (APR)
+  nlohmann::json params;                           ///< params.json as read (folder) or "voxtral.params" (APR)
+  VoxtralConfig config;                            ///< read from `params`
 };
 
 /// Opens the Voxtral model at `path` (see is_voxtral_model()); `delay_ms` overrides its
@@ -12298,9 +12309,8 @@ inline Result<VoxtralFiles> open_voxtral(const std::string& path, std::optional<
     auto json = read_json_file(fs::path(path) / "params.json");
     if (!json) return std::move(json).error();
     params = std::move(json).value();
-  } else if (file->format() == "apr" && file->metadata().contains("voxtral.params")) {
-    params = file->metadata()["voxtral.params"];
-    if (params.is_string()) params = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
+  } else if (file->format() == "apr") {
+    params = voxtral_params_in(file->metadata());
   }
   if (!params.is_object()) return make_error(ErrorCode::format, "{}: no Voxtral params.json (folder) or voxtral.params (APR metadata)", path);
   auto config = VoxtralConfig::from_params_json(params);
@@ -12308,7 +12318,7 @@ inline Result<VoxtralFiles> open_voxtral(const std::string& path, std::optional<
   if (delay_ms) {
     if (auto status = config->set_delay_ms(*delay_ms); !status) return std::move(status).error();
   }
-  return VoxtralFiles{std::move(file), *config};
+  return VoxtralFiles{std::move(file), std::move(params), *config};
 }
 
 /// Loads the Voxtral model at `path` (see is_voxtral_model()) to run on `pool`; `weight_dtype`
@@ -12329,13 +12339,11 @@ inline Result<std::unique_ptr<VoxtralTranscriber>> load_voxtral(const std::strin
   });
 }
 
-/// APR metadata for the Voxtral model `opened` from `folder`: aprender's common fields, the
-/// folder's params.json under "voxtral.params" and its tekken.json (checked) under
+/// APR metadata for the Voxtral model `opened` from `folder`: aprender's common fields, its
+/// params.json under "voxtral.params" and the folder's tekken.json (checked) under
 /// "tokenizer.tekken" when there is one.
 inline Result<nlohmann::json> voxtral_apr_metadata(const VoxtralFiles& opened, const std::filesystem::path& folder, const std::string& name,
                                                    const std::string& source) {
-  auto params = read_json_file(folder / "params.json");
-  if (!params) return std::move(params).error();
   uint64_t count = 0, bytes = 0;
   for (const auto& t : opened.file->tensors()) {
     count += t.numel();
@@ -12347,7 +12355,7 @@ inline Result<nlohmann::json> voxtral_apr_metadata(const VoxtralFiles& opened, c
                              {"hidden_size", c.decoder.dim}, {"num_layers", c.decoder.n_layers}, {"num_heads", c.decoder.n_heads},
                              {"num_kv_heads", c.decoder.n_kv_heads}, {"vocab_size", c.vocab_size}, {"intermediate_size", c.decoder.hidden_dim},
                              {"rope_theta", c.decoder.rope_theta}, {"rms_norm_eps", c.decoder.norm_eps}, {"head_dim", c.decoder.head_dim},
-                             {"voxtral.params", *params}};
+                             {"voxtral.params", opened.params}};
   std::error_code ec;
   if (std::filesystem::exists(folder / "tekken.json", ec)) {
     auto text = text::read_text_file((folder / "tekken.json").string());

@@ -52,9 +52,7 @@ Result<eval::GateReport> run_whisper_gate(std::shared_ptr<const format::TensorFi
 /// The Voxtral gate: both models on the same voiced signal, params from the metadata's "voxtral.params".
 Result<eval::GateReport> run_voxtral_gate(std::shared_ptr<const format::TensorFile> source, std::shared_ptr<const format::TensorFile> converted,
                                           const nlohmann::json& metadata, DType target, const eval::GateThresholds& thresholds) {
-  nlohmann::json params = metadata["voxtral.params"];
-  if (params.is_string()) params = nlohmann::json::parse(params.get<std::string>(), nullptr, false);
-  auto config = models::VoxtralConfig::from_params_json(params);
+  auto config = models::VoxtralConfig::from_params_json(models::voxtral_params_in(metadata));
   if (!config) return std::move(config).error().with_context(source->path());
   auto front_end = audio::LogMel::create(config->num_mel_bins);
   if (!front_end) return std::move(front_end).error();

@@ -79,52 +79,6 @@ int synth_ensemble(const SynthFlags& flags, DType dtype) {
   return kOk;
 }
 
-/// `apr synth voxtral`: Voxtral Mini 4B Realtime's dims (or a params.json's) with random weights,
-/// as a Mistral folder (params.json + BF16 consolidated.safetensors, as released) or an .apr
-/// whose matrices are in `dtype` (params.json under "voxtral.params").
-int synth_voxtral(const SynthFlags& flags, DType dtype) {
-  Result<models::VoxtralConfig> config = models::voxtral_realtime_dims();
-  if (!flags.config.empty()) {
-    auto json = models::read_json_file(flags.config);
-    if (!json) return report(json.error());
-    config = models::VoxtralConfig::from_params_json(*json);
-    if (!config) return report(std::move(config).error().with_context(flags.config));
-  }
-  const fs::path output(flags.output);
-  const bool apr = output.extension() == ".apr";
-  if (!apr && output.has_extension()) {
-    return report(make_error(ErrorCode::invalid_argument, "{}: a Voxtral model is written as a folder or an .apr file", flags.output));
-  }
-  auto file = models::synthesize_voxtral(*config, flags.seed);
-  if (!file) return report(file.error());
-  const nlohmann::json params = config->to_params_json();
-  std::shared_ptr<format::MemoryTensorFile> weights = *file;
-  if (apr && dtype != DType::bf16) {
-    auto converted = format::convert_file(*weights, dtype);
-    if (!converted) return report(converted.error());
-    weights = std::move(converted).value();
-  }
-  std::vector<format::AprWriteTensor> tensors;
-  for (const auto& t : weights->tensors()) tensors.push_back(format::AprWriteTensor::from_view(t));
-  Result<void> status = ok();
-  if (apr) {
-    const nlohmann::json metadata = {{"model_type", "voxtral_realtime"}, {"architecture", "voxtral_realtime"},
-                                     {"name", output.stem().string()}, {"voxtral.params", params}};
-    status = format::write_apr(flags.output, format::apr_metadata_text(metadata), std::move(tensors));
-  } else {
-    std::error_code ec;
-    fs::create_directories(output, ec);
-    if (ec) return report(make_error(ErrorCode::io, "{}: cannot create the folder: {}", flags.output, ec.message()));
-    status = format::write_safetensors((output / "consolidated.safetensors").string(), std::move(tensors), {{"format", "pt"}});
-    if (status) status = format::write_file_atomically((output / "params.json").string(), params.dump(2) + "\n");
-  }
-  if (!status) return report(status.error());
-  fmt::print("{}: voxtral realtime (encoder {} × {} wide, decoder {} × {} wide, vocab {}), {} weights\n", flags.output,
-             config->encoder.n_layers, config->encoder.dim, config->decoder.n_layers, config->decoder.dim, config->vocab_size,
-             apr ? to_string(dtype) : "bf16");
-  return kOk;
-}
-
 /// Qwen2-0.5B's dims (Qwen/Qwen2-0.5B config.json).
 models::Qwen2Config qwen2_0_5b() {
   models::Qwen2Config c;
@@ -151,6 +105,51 @@ Result<void> write_model(const format::MemoryTensorFile& file, const std::string
   if (extension == ".safetensors") return format::write_safetensors(output, std::move(tensors), {{"format", "pt"}});
   if (extension == ".gguf") return write_gguf();
   return make_error(ErrorCode::invalid_argument, "{}: the extension must be .apr, .gguf or .safetensors", output);
+}
+
+/// `apr synth voxtral`: Voxtral Mini 4B Realtime's dims (or a params.json's) with random weights,
+/// as a Mistral folder (params.json + BF16 consolidated.safetensors, as released) or an .apr
+/// whose matrices are in `dtype` (params.json under "voxtral.params").
+int synth_voxtral(const SynthFlags& flags, DType dtype) {
+  Result<models::VoxtralConfig> config = models::voxtral_realtime_dims();
+  if (!flags.config.empty()) {
+    auto json = models::read_json_file(flags.config);
+    if (!json) return report(json.error());
+    config = models::VoxtralConfig::from_params_json(*json);
+    if (!config) return report(std::move(config).error().with_context(flags.config));
+  }
+  const fs::path output(flags.output);
+  const bool apr = output.extension() == ".apr";
+  if (!apr && output.has_extension()) {
+    return report(make_error(ErrorCode::invalid_argument, "{}: a Voxtral model is written as a folder or an .apr file", flags.output));
+  }
+  auto file = models::synthesize_voxtral(*config, flags.seed);
+  if (!file) return report(file.error());
+  const nlohmann::json params = config->to_params_json();
+  std::shared_ptr<format::MemoryTensorFile> weights = *file;
+  if (apr && dtype != DType::bf16) {
+    auto converted = format::convert_file(*weights, dtype);
+    if (!converted) return report(converted.error());
+    weights = std::move(converted).value();
+  }
+  auto no_gguf = []() -> Result<void> { return make_error(ErrorCode::internal, "a Voxtral model has no GGUF form"); };
+  Result<void> status = ok();
+  if (apr) {
+    weights->mutable_metadata() = {{"model_type", "voxtral_realtime"}, {"architecture", "voxtral_realtime"},
+                                   {"name", output.stem().string()}, {"voxtral.params", params}};
+    status = write_model(*weights, flags.output, no_gguf);
+  } else {
+    std::error_code ec;
+    fs::create_directories(output, ec);
+    if (ec) return report(make_error(ErrorCode::io, "{}: cannot create the folder: {}", flags.output, ec.message()));
+    status = write_model(*weights, (output / "consolidated.safetensors").string(), no_gguf);
+    if (status) status = format::write_file_atomically((output / "params.json").string(), params.dump(2) + "\n");
+  }
+  if (!status) return report(status.error());
+  fmt::print("{}: voxtral realtime (encoder {} × {} wide, decoder {} × {} wide, vocab {}), {} weights\n", flags.output,
+             config->encoder.n_layers, config->encoder.dim, config->decoder.n_layers, config->decoder.dim, config->vocab_size,
+             apr ? to_string(dtype) : "bf16");
+  return kOk;
 }
 
 int run_synth(const SynthFlags& flags) {
