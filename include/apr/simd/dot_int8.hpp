@@ -159,9 +159,54 @@ inline __m512 pair_weight_scales(const typename W::Block* blocks) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
 }
 
+/// The f16 scales of four consecutive weight blocks as floats in lanes 0..3 (one conversion for two pairs).
+template <Int8DotWeight W>
+inline __m128 quad_weight_scales(const typename W::Block* blocks) {
+  const uint64_t bits = static_cast<uint64_t>(blocks[0].d) | (static_cast<uint64_t>(blocks[1].d) << 16) |
+                        (static_cast<uint64_t>(blocks[2].d) << 32) | (static_cast<uint64_t>(blocks[3].d) << 48);
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
+}
+
+/// Lanes kFirst and kFirst + 1 of `four` as a pair's 16 float lanes (8 copies each).
+template <int kFirst>
+inline __m512 spread_pair(__m128 four) {
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst + 1, kFirst + 1,
+                                                 kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1),
+                               _mm512_castps128_ps512(four));
+}
+
 /// Offset added to each weight value to make it unsigned.
 template <Int8DotWeight W>
-inline constexpr float kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8.0f : 128.0f;
+inline constexpr int kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8 : 128;
+
+/// acc + Σ w·x of the pair of blocks at `blocks`, per lane: vpdpbusd starts from the lanes'
+/// −offset·Σx (x.lane_offsets), so its int32 sums are the exact signed ones, which are then
+/// scaled by the weight scales `weight_scales` times the activations' `pair_scales`.
+template <Int8DotWeight W>
+inline __m512 accumulate_pair(__m512 acc, const typename W::Block* blocks, __m512 weight_scales, const int8_t* q, const int32_t* lane_offsets,
+                              const float* pair_scales) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(lane_offsets), unsigned_pair<W>(blocks), _mm512_loadu_si512(q));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(weight_scales, _mm512_loadu_ps(pair_scales)), acc);
+}
+
+/// Prefetches the weight bytes of the four blocks kInt8PrefetchBytes past `blocks`.
+template <Int8DotWeight W>
+inline void prefetch_quad(const typename W::Block* blocks) {
+  const char* ahead = reinterpret_cast<const char*>(blocks) + kInt8PrefetchBytes;
+  for (size_t line = 0; line < 4 * sizeof(typename W::Block); line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+}
+
+/// Σ over blocks [b, blocks) of `row` in the scalar order: the tail after the pairs.
+template <Int8DotWeight W>
+inline float dot_int8_tail(const typename W::Block* row, size_t b, size_t blocks, const QuantizedActivations& x, size_t x_row) {
+  float sum = 0.0f;
+  for (; b < blocks; ++b) {
+    int32_t block_sum = 0;
+    for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * x.values(x_row)[b * 32 + j];
+    sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
+  }
+  return sum;
+}
 
 }  // namespace detail
 #endif
@@ -173,29 +218,22 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
   if constexpr (is_avx512_v<Arch>) {
     const size_t blocks = x.n() / 32;
     const int8_t* q = x.values(x_row);
+    const int32_t* offsets = x.lane_offsets<detail::kUnsignedOffset<W>>(x_row);
     const float* pair_scales = x.pair_scales(x_row);
-    const float* pair_sums = x.pair_sums(x_row);
-    __m512 acc = _mm512_setzero_ps();
-    __m512 offset_acc = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();  // two chains: the even and the odd pairs
     size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      // the bytes kPrefetchBytes ahead (the rows that follow) are asked for now
-      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);  // a Q8_0 pair spans two lines
-      const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), detail::unsigned_pair<W>(row + b),
-                                                    _mm512_loadu_si512(q + b * 32));
-      const __m512 scale = _mm512_mul_ps(detail::pair_weight_scales<W>(row + b), _mm512_loadu_ps(pair_scales + b * 8));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc);
-      offset_acc = _mm512_fmadd_ps(scale, _mm512_loadu_ps(pair_sums + b * 8), offset_acc);
+    for (; b + 4 <= blocks; b += 4) {
+      detail::prefetch_quad<W>(row + b);
+      const __m128 four = detail::quad_weight_scales<W>(row + b);
+      acc0 = detail::accumulate_pair<W>(acc0, row + b, detail::spread_pair<0>(four), q + b * 32, offsets + b * 8, pair_scales + b * 8);
+      acc1 = detail::accumulate_pair<W>(acc1, row + b + 2, detail::spread_pair<2>(four), q + b * 32 + 64, offsets + b * 8 + 16,
+                                        pair_scales + b * 8 + 16);
     }
-    float sum = _mm512_reduce_add_ps(acc) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc);
-    for (; b < blocks; ++b) {
-      int32_t block_sum = 0;
-      for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * q[b * 32 + j];
-      sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
+    if (b + 2 <= blocks) {
+      acc0 = detail::accumulate_pair<W>(acc0, row + b, detail::pair_weight_scales<W>(row + b), q + b * 32, offsets + b * 8, pair_scales + b * 8);
+      b += 2;
     }
-    return sum;
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + detail::dot_int8_tail<W>(row, b, blocks, x, x_row);
   }
 #endif
 #if defined(__SSE4_1__)
@@ -237,33 +275,34 @@ void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   if constexpr (is_avx512_v<Arch>) {
     const size_t blocks = x.n() / 32;
-    __m512 acc[kRows];
-    __m512 offset_acc[kRows];
-    for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
+    constexpr int kOffset = detail::kUnsignedOffset<W>;
+    __m512 acc0[kRows], acc1[kRows];
+    for (size_t i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
     size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;  // as dot_int8
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      const __m512i weights = detail::unsigned_pair<W>(row + b);
-      const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
+    for (; b + 4 <= blocks; b += 4) {  // dot_int8's steps, the weights unpacked once for every activation row
+      detail::prefetch_quad<W>(row + b);
+      const __m128 four = detail::quad_weight_scales<W>(row + b);
+      const __m512i even = detail::unsigned_pair<W>(row + b), odd = detail::unsigned_pair<W>(row + b + 2);
+      const __m512 even_scales = detail::spread_pair<0>(four), odd_scales = detail::spread_pair<2>(four);
       for (size_t i = 0; i < kRows; ++i) {
         const size_t r = x_row0 + i;
-        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), weights, _mm512_loadu_si512(x.values(r) + b * 32));
-        const __m512 scale = _mm512_mul_ps(weight_scales, _mm512_loadu_ps(x.pair_scales(r) + b * 8));
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc[i]);
-        offset_acc[i] = _mm512_fmadd_ps(scale, _mm512_loadu_ps(x.pair_sums(r) + b * 8), offset_acc[i]);
+        const int8_t* q = x.values(r) + b * 32;
+        const int32_t* offsets = x.lane_offsets<kOffset>(r) + b * 8;
+        const float* pair_scales = x.pair_scales(r) + b * 8;
+        acc0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_loadu_si512(offsets), even, _mm512_loadu_si512(q))),
+                                  _mm512_mul_ps(even_scales, _mm512_loadu_ps(pair_scales)), acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_loadu_si512(offsets + 16), odd, _mm512_loadu_si512(q + 64))),
+                                  _mm512_mul_ps(odd_scales, _mm512_loadu_ps(pair_scales + 16)), acc1[i]);
       }
     }
+    const bool pair_left = b + 2 <= blocks;
     for (size_t i = 0; i < kRows; ++i) {
       const size_t r = x_row0 + i;
-      float sum = _mm512_reduce_add_ps(acc[i]) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc[i]);
-      for (size_t tail = b; tail < blocks; ++tail) {
-        int32_t block_sum = 0;
-        for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[tail], j) * x.values(r)[tail * 32 + j];
-        sum += fp16_to_fp32(row[tail].d) * x.scales(r)[tail] * static_cast<float>(block_sum);
+      if (pair_left) {
+        acc0[i] = detail::accumulate_pair<W>(acc0[i], row + b, detail::pair_weight_scales<W>(row + b), x.values(r) + b * 32,
+                                             x.lane_offsets<kOffset>(r) + b * 8, x.pair_scales(r) + b * 8);
       }
-      out[i] = sum;
+      out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + detail::dot_int8_tail<W>(row, pair_left ? b + 2 : b, blocks, x, r);
     }
     return;
   }

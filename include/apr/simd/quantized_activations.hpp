@@ -1,8 +1,9 @@
 /// @file quantized_activations.hpp
 /// @brief Activations quantized to int8 blocks of 32 (one f32 scale each) for integer dot products.
 ///
-/// Like llama.cpp's q8_0 activations, but the scale stays f32 and each block's Σq is kept, so the
-/// Q4_0 kernels can use unsigned nibbles directly: Σ (n−8)·x = Σ n·x − 8·Σ x.
+/// Like llama.cpp's q8_0 activations, but the scale stays f32 and the sums of the values are kept
+/// (per block, and per group of four for vpdpbusd), so the kernels can use unsigned weights
+/// directly: Σ (n−8)·x = Σ n·x − 8·Σ x for Q4_0's nibbles, likewise with 128 for Q8_0.
 #pragma once
 
 #include <algorithm>
@@ -40,7 +41,8 @@ class QuantizedActivations {
     if (kWithInt16 && values_int16_.size() < rows * n) values_int16_ = AlignedArray<int16_t>(rows * n);
     if (pair_scales_.size() < rows * n / 4) {
       pair_scales_ = AlignedArray<float>(rows * n / 4);
-      pair_sums_ = AlignedArray<float>(rows * n / 4);
+      q4_lane_offsets_ = AlignedArray<int32_t>(rows * n / 4);
+      q8_lane_offsets_ = AlignedArray<int32_t>(rows * n / 4);
     }
   }
 
@@ -62,12 +64,15 @@ class QuantizedActivations {
       }
     }
     float* pair_scales = pair_scales_.data() + r * n_ / 4;
-    float* pair_sums = pair_sums_.data() + r * n_ / 4;
     for (size_t b = 0; b < n_ / kBlock; ++b) {
-      float* lanes = pair_scales + b * 8;
-      for (size_t j = 0; j < 8; ++j) lanes[j] = scales[b];
-      float* sum_lanes = pair_sums + b * 8;
-      for (size_t j = 0; j < 8; ++j) sum_lanes[j] = j == 0 ? static_cast<float>(sums[b]) : 0.0f;
+      for (size_t j = 0; j < 8; ++j) pair_scales[b * 8 + j] = scales[b];
+    }
+    int32_t* q4_offsets = q4_lane_offsets_.data() + r * n_ / 4;
+    int32_t* q8_offsets = q8_lane_offsets_.data() + r * n_ / 4;
+    for (size_t lane = 0; lane < n_ / 4; ++lane) {
+      const int32_t sum = q[4 * lane] + q[4 * lane + 1] + q[4 * lane + 2] + q[4 * lane + 3];
+      q4_offsets[lane] = -8 * sum;
+      q8_offsets[lane] = -128 * sum;
     }
   }
 
@@ -88,9 +93,14 @@ class QuantizedActivations {
   /// Row r's scales laid out for 512-bit kernels: per pair of blocks, 16 floats (8 copies of
   /// each block's scale), so lanes match the int32 sums vpdpbusd makes of 64 bytes.
   [[nodiscard]] const float* pair_scales(size_t r = 0) const noexcept { return pair_scales_.data() + r * n_ / 4; }
-  /// Row r's sums laid out for 512-bit kernels: per pair, 16 floats, lane 0 and lane 8 hold the
-  /// two blocks' Σq and the others zero.
-  [[nodiscard]] const float* pair_sums(size_t r = 0) const noexcept { return pair_sums_.data() + r * n_ / 4; }
+  /// Row r's −kUnsignedOffset·(q[4l] + … + q[4l+3]) for every group l of four values: vpdpbusd
+  /// lanes seeded with these sum unsigned weights (value + kUnsignedOffset: 8 for Q4_0's nibbles,
+  /// 128 for Q8_0) into the exact signed sums.
+  template <int kUnsignedOffset>
+    requires(kUnsignedOffset == 8 || kUnsignedOffset == 128)
+  [[nodiscard]] const int32_t* lane_offsets(size_t r = 0) const noexcept {
+    return (kUnsignedOffset == 8 ? q4_lane_offsets_ : q8_lane_offsets_).data() + r * n_ / 4;
+  }
 
  private:
   static void quantize_block(const float* x, int8_t* q, float& scale, int32_t& sum) {
@@ -131,7 +141,8 @@ class QuantizedActivations {
   AlignedArray<float> scales_;
   AlignedArray<int32_t> sums_;
   AlignedArray<float> pair_scales_;
-  AlignedArray<float> pair_sums_;
+  AlignedArray<int32_t> q4_lane_offsets_;
+  AlignedArray<int32_t> q8_lane_offsets_;
   size_t rows_ = 0;
   size_t n_ = 0;
 };
