@@ -3,9 +3,11 @@
 // milliseconds per second of audio (log-mel frames → audio embeddings, the padded signal),
 // decoder milliseconds per token (and the prompt prefill), and the real-time factor of
 // streaming the audio in 80 ms chunks at the model's transcription delay (wall time over audio
-// time; below 1 keeps up). Medians of several runs. The decoder's per-token weight bytes and
+// time; below 1 keeps up), with the encoder run on every chunk and batched over more audio
+// (--encoder-batch-ms). Medians of several runs. The decoder's per-token weight bytes and
 // the copy bandwidth measured here give its bandwidth bound. Prints JSON.
 // usage: bench_voxtral MODEL [--dtypes q8_0,q4_0] [--audio WAV] [--seconds 10] [--runs 3] [--threads 2] [--delay-ms 480]
+//                     [--encoder-batch-ms 80,480,960]
 // Without --audio the signal is seconds of seeded tones and noise.
 #include <sys/resource.h>
 
@@ -57,7 +59,7 @@ double decoder_bytes_per_token(const models::VoxtralConfig& config, DType dtype)
 /// The figures of one weight dtype.
 template <WeightDtype W>
 Result<json> bench_dtype(std::shared_ptr<const format::TensorFile> file, const models::VoxtralConfig& config, ThreadPool& pool,
-                         std::span<const float> samples, int runs, double bandwidth_gbs) {
+                         std::span<const float> samples, int runs, double bandwidth_gbs, const std::vector<size_t>& encoder_batches_ms) {
   auto start = Clock::now();
   auto loaded = models::VoxtralRealtime<W>::load(file, config, &pool);
   if (!loaded) return std::move(loaded).error();
@@ -101,23 +103,39 @@ Result<json> bench_dtype(std::shared_ptr<const format::TensorFile> file, const m
     step_s.push_back(seconds_since(start) / static_cast<double>(steps));
   }
 
-  // streaming: 80 ms chunks as they would arrive, then the end of the stream
-  std::vector<double> stream_s, worst_chunk_ms;
-  for (int r = 0; r < runs; ++r) {
-    models::VoxtralStream<W> stream(model, *front_end, pool);
-    double worst = 0.0;
-    start = Clock::now();
-    for (size_t at = 0; at < samples.size(); at += config.samples_per_token) {
-      const auto chunk_start = Clock::now();
-      auto fed = stream.feed(samples.subspan(at, std::min(config.samples_per_token, samples.size() - at)));
-      if (!fed) return std::move(fed).error();
-      worst = std::max(worst, seconds_since(chunk_start) * 1e3);
-    }
-    if (auto rest = stream.finish(); !rest) return std::move(rest).error();
-    stream_s.push_back(seconds_since(start));
-    worst_chunk_ms.push_back(worst);
-  }
+  // streaming: 80 ms chunks as they would arrive, then the end of the stream, for each encoder batch
   const double audio_seconds = static_cast<double>(samples.size()) / 16000.0;
+  json streams = json::array();
+  std::vector<int32_t> first_ids;
+  for (const size_t batch_ms : encoder_batches_ms) {
+    std::vector<double> stream_s, worst_chunk_ms;
+    bool same_ids = true;
+    size_t stream_ids = 0;
+    for (int r = 0; r < runs; ++r) {
+      models::VoxtralStream<W> stream(model, *front_end, pool, {.encoder_batch_tokens = batch_ms / (config.samples_per_token / 16)});
+      double worst = 0.0;
+      start = Clock::now();
+      for (size_t at = 0; at < samples.size(); at += config.samples_per_token) {
+        const auto chunk_start = Clock::now();
+        auto fed = stream.feed(samples.subspan(at, std::min(config.samples_per_token, samples.size() - at)));
+        if (!fed) return std::move(fed).error();
+        worst = std::max(worst, seconds_since(chunk_start) * 1e3);
+      }
+      if (auto rest = stream.finish(); !rest) return std::move(rest).error();
+      stream_s.push_back(seconds_since(start));
+      worst_chunk_ms.push_back(worst);
+      stream_ids = stream.ids().size();
+      if (first_ids.empty()) first_ids = stream.ids();
+      same_ids = same_ids && stream.ids() == first_ids;
+    }
+    // random weights leave near-ties that float rounding (the encoder's kernels differ with the
+    // batch's row count) can flip, so whether the ids matched is reported, not required
+    streams.push_back({{"encoder_batch_ms", batch_ms},
+                       {"rtf", median(stream_s) / audio_seconds},
+                       {"worst_chunk_ms", median(worst_chunk_ms)},
+                       {"ids", stream_ids},
+                       {"same_ids_as_first_batch", same_ids}});
+  }
   const double step_ms = median(step_s) * 1e3;
   const double bytes = decoder_bytes_per_token(config, W::dtype);
   const double bound_tok_s = bandwidth_gbs * 1e9 / bytes;
@@ -135,15 +153,14 @@ Result<json> bench_dtype(std::shared_ptr<const format::TensorFile> file, const m
               {"decoder_bound_tok_s", bound_tok_s},
               {"decoder_of_bound", 1e3 / step_ms / bound_tok_s},
               {"stream_delay_ms", config.delay_ms()},
-              {"stream_rtf", median(stream_s) / audio_seconds},
-              {"stream_worst_chunk_ms", median(worst_chunk_ms)}};
+              {"streams", streams}};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    fmt::print(stderr, "usage: {} MODEL [--dtypes q8_0,q4_0] [--audio WAV] [--seconds 10] [--runs 3] [--threads 2] [--delay-ms 480]\n", argv[0]);
+    fmt::print(stderr, "usage: {} MODEL [--dtypes q8_0,q4_0] [--audio WAV] [--seconds 10] [--runs 3] [--threads 2] [--delay-ms 480] [--encoder-batch-ms 80,480,960]\n", argv[0]);
     return 2;
   }
   const std::string model_path = argv[1];
@@ -152,6 +169,7 @@ int main(int argc, char** argv) {
   double seconds = 10.0;
   int runs = 3;
   size_t threads = 2, delay_ms = 480;
+  std::vector<size_t> encoder_batches_ms{80, 480, 960};
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--dtypes") dtypes = bench::split_list(value);
@@ -160,6 +178,10 @@ int main(int argc, char** argv) {
     else if (flag == "--runs") runs = std::max(1, std::stoi(value));
     else if (flag == "--threads") threads = std::stoul(value);
     else if (flag == "--delay-ms") delay_ms = std::stoul(value);
+    else if (flag == "--encoder-batch-ms") {
+      encoder_batches_ms.clear();
+      for (const auto& ms : bench::split_list(value)) encoder_batches_ms.push_back(std::stoul(ms));
+    }
     else {
       fmt::print(stderr, "unknown flag {}\n", flag);
       return 2;
@@ -191,7 +213,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "{}\n", opened.error().message);
       return 1;
     }
-    auto result = visit_dtype(*dtype, [&](auto tag) { return bench_dtype<decltype(tag)>(opened->file, opened->config, pool, samples, runs, bandwidth); });
+    auto result = visit_dtype(*dtype, [&](auto tag) { return bench_dtype<decltype(tag)>(opened->file, opened->config, pool, samples, runs, bandwidth, encoder_batches_ms); });
     if (!result) {
       fmt::print(stderr, "{}: {}\n", name, result.error().message);
       return 1;

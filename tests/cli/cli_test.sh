@@ -180,6 +180,8 @@ ln -sf "$(cd "$voxtral" && pwd)/params.json" "$(cd "$voxtral" && pwd)/consolidat
 cp "$(dirname "$0")/../text/data/tekken-micro.json" "$work/voxtral-tekken/tekken.json"
 "$apr" transcribe "$work/voxtral-tekken" "$speech/b_sentence.wav" --json > "$work/voxtral-offline.json" 2>/dev/null
 check "transcribe voxtral --stream gives the offline ids and text" 0 "" -- bash -c "'$apr' transcribe '$work/voxtral-tekken' '$speech/b_sentence.wav' --stream --json 2>/dev/null | cmp - '$work/voxtral-offline.json'"
+check "transcribe voxtral --stream --encoder-batch-ms 480 gives the offline ids and text" 0 "" -- bash -c "'$apr' transcribe '$work/voxtral-tekken' '$speech/b_sentence.wav' --stream --encoder-batch-ms 480 --json 2>/dev/null | cmp - '$work/voxtral-offline.json'"
+check "transcribe voxtral --encoder-batch-ms off the 80 ms grid" 2 "--encoder-batch-ms 100: expected a multiple of 80 ms" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --encoder-batch-ms 100
 check "transcribe voxtral prints text with tekken.json" 0 '"text": "' -- cat "$work/voxtral-offline.json"
 check "transcribe voxtral --tokenizer names the file" 0 "delay 480 ms\)" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --tokenizer "$work/voxtral-tekken/tekken.json"
 check "transcribe voxtral --tokenizer must be a tekken file" 2 "Tekken file" -- "$apr" transcribe "$voxtral" "$speech/a_hello.wav" --tokenizer "$micro/tokenizer.json"

@@ -105,20 +105,27 @@ TEST_CASE("voxtral-micro streams the reference's greedy ids in chunks of any siz
     auto offline = models::voxtral_transcribe(**model, *front_end, samples, ThreadPool::global());
     REQUIRE(offline);
     CHECK(nlohmann::json(*offline) == expected[clip]["generated_ids"]);
-    for (const size_t chunk : {size_t{1280}, size_t{777}, size_t{4000}}) {
-      INFO("chunk " << chunk);
-      models::VoxtralStream<F32> stream(**model, *front_end, ThreadPool::global());
+    // chunk sizes, and the encoder batched over 1 or 6 tokens (480 ms) of new audio
+    for (const auto& [chunk, batch] : {std::pair<size_t, size_t>{1280, 1}, {777, 1}, {4000, 1}, {1280, 6}}) {
+      INFO("chunk " << chunk << ", encoder batch " << batch);
+      models::VoxtralStream<F32> stream(**model, *front_end, ThreadPool::global(), {.encoder_batch_tokens = batch});
       std::vector<int32_t> ids;
+      bool waited = false;  // a batched stream held back ids an unbatched one had decided
       for (size_t first = 0; first < samples.size(); first += chunk) {
         auto decided = stream.feed(samples.subspan(first, std::min(chunk, samples.size() - first)));
         REQUIRE(decided);
         ids.insert(ids.end(), decided->begin(), decided->end());
         // decoder position p needs the audio up to (p − left pad + 1) tokens and 40 samples (the
-        // last mel window), and the stream decides it as soon as that has arrived
+        // last mel window), and the stream decides it as soon as that has arrived (batched: at
+        // most `batch` − 1 tokens of audio later)
         const size_t fed = std::min(first + chunk, samples.size());
         const size_t ready = fed < 40 ? 0 : (fed - 40) / config->samples_per_token + config->n_left_pad_tokens;
-        CHECK(ids.size() == (ready >= (*model)->prompt_length() ? ready - (*model)->prompt_length() + 1 : 0));
+        const size_t unbatched = ready >= (*model)->prompt_length() ? ready - (*model)->prompt_length() + 1 : 0;
+        CHECK(ids.size() <= unbatched);
+        CHECK(ids.size() + batch - 1 >= unbatched);
+        waited = waited || ids.size() < unbatched;
       }
+      CHECK(waited == (batch > 1));
       const size_t before_finish = ids.size();
       auto rest = stream.finish();
       REQUIRE(rest);
@@ -137,7 +144,7 @@ TEST_CASE("load_voxtral opens Mistral's folder and an APR file with the params i
   auto speech = audio::read_audio(test::fixture("whisper/audio/a_hello.wav"));
   REQUIRE(speech);
   auto transcribe = [&](models::VoxtralTranscriber& model) {
-    model.start();
+    model.start({});
     auto ids = model.feed(speech->samples);
     REQUIRE(ids);
     auto rest = model.finish();

@@ -54,6 +54,7 @@ struct TranscribeFlags {
   bool list_devices = false;
   bool stream = false;
   size_t delay_ms = 0;
+  size_t encoder_batch_ms = 80;
 };
 
 /// Set by SIGINT while the microphone is being transcribed.
@@ -151,6 +152,11 @@ int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype,
   fmt::print(stderr, "loaded {} (Voxtral, {}, delay {} ms{}) in {:.0f} ms\n", flags.model, to_string(model.weight_dtype()), model.config().delay_ms(),
              tokenizer ? "" : "; no tekken.json, so ids are printed", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
   const bool streamed = flags.stream || flags.mic;
+  const size_t token_ms = model.config().samples_per_token / 16;
+  if (flags.encoder_batch_ms < token_ms || flags.encoder_batch_ms > 2400 || flags.encoder_batch_ms % token_ms != 0) {
+    return report(make_error(ErrorCode::invalid_argument, "--encoder-batch-ms {}: expected a multiple of {} ms from {} to 2400", flags.encoder_batch_ms,
+                             token_ms, token_ms));
+  }
 
   // one stream: `read` fills a chunk and returns how many samples it holds (0 at the end)
   auto transcribe = [&](const std::string& source, const std::function<Result<size_t>(std::span<float>)>& read, size_t chunk) -> Result<nlohmann::json> {
@@ -168,7 +174,7 @@ int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype,
       }
       std::fflush(stdout);
     };
-    model.start();
+    model.start({.encoder_batch_tokens = flags.encoder_batch_ms / token_ms});
     size_t samples = 0;
     for (;;) {
       auto got = read(buffer);
@@ -358,6 +364,9 @@ void register_transcribe_commands(CLI::App& app, Registry& registry) {
   command->add_flag("--list-devices", flags->list_devices, "list ALSA capture devices and exit");
   command->add_flag("--stream", flags->stream, "Voxtral: feed the audio in 80 ms chunks and print the text (or ids) as soon as it is decided");
   command->add_option("--delay-ms", flags->delay_ms, "Voxtral: transcription delay, 80 to 2400 ms in steps of 80 (default: the model's)");
+  command->add_option("--encoder-batch-ms", flags->encoder_batch_ms,
+                      "Voxtral streaming: run the encoder once this much new audio is in, 80 to 2400 ms in steps of 80 (default 80; more is faster, "
+                      "ids may come up to that much later, the text is the same)");
   registry.add(command, [flags] { return run_transcribe(*flags); });
 }
 

@@ -32,8 +32,8 @@ class VoxtralTranscriber {
   [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
   /// The matmul dtype the model runs in.
   [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
-  /// Begins a new stream (dropping any unfinished one).
-  virtual void start() = 0;
+  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the default options.
+  virtual void start(const VoxtralStreamOptions& options) = 0;
   /// Adds 16 kHz samples to the stream; returns the ids they decided.
   virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
   /// Ends the stream; returns the last ids.
@@ -49,13 +49,13 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
       : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
   [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
   [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
-  void start() override { stream_.emplace(*model_, front_end_, *pool_); }
+  void start(const VoxtralStreamOptions& options) override { stream_.emplace(*model_, front_end_, *pool_, options); }
   Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
-    if (!stream_) start();
+    if (!stream_) start({});
     return stream_->feed(samples);
   }
   Result<std::vector<int32_t>> finish() override {
-    if (!stream_) start();
+    if (!stream_) start({});
     auto rest = stream_->finish();
     stream_.reset();
     return rest;

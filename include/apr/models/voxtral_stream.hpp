@@ -21,14 +21,25 @@
 
 namespace apr::models {
 
+/// How a VoxtralStream schedules its work.
+struct VoxtralStreamOptions {
+  /// The encoder runs once this many tokens' worth of new audio (80 ms each) is known (0 counts
+  /// as 1). 1 decides every id as soon as the delay allows; more read the encoder's weights
+  /// once for more positions (80 ms of audio is only 4 encoder positions), which lowers the
+  /// real-time factor, while an id may wait up to that much audio longer. The ids are the same
+  /// up to float rounding (the encoder's kernels depend on how many rows it runs at once).
+  size_t encoder_batch_tokens = 1;
+};
+
 /// Streaming greedy transcription: feed() audio, take the ids it decides, finish() at the end.
 template <WeightDtype W>
 class VoxtralStream {
  public:
   /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must outlive it).
-  VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool)
+  VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool, const VoxtralStreamOptions& options = {})
       : model_(&model), front_end_(&front_end), pool_(&pool), encoder_(model.start_encoder()), decoder_(model.start_decoder()),
-        signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()) {}
+        signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()),
+        batch_tokens_(std::max<size_t>(options.encoder_batch_tokens, 1)) {}
 
   /// Adds `samples` (16 kHz mono); returns the ids decided because of them (none once EOS was decided).
   Result<std::vector<int32_t>> feed(std::span<const float> samples) {
@@ -41,7 +52,14 @@ class VoxtralStream {
     audio_samples_ += samples.size();
     // frame f reads samples f·160 − 200 … f·160 + 199
     const size_t half = audio::kFftSize / 2;
-    return advance(known_ < half ? 0 : (known_ - half) / audio::kHopLength + 1);
+    const size_t end = known_ < half ? 0 : (known_ - half) / audio::kHopLength + 1;
+    // token t (of the padded signal) is complete once its last frame's window is: samples up to
+    // (t + 1)·samples_per_token + half − hop
+    const size_t lookahead = half - audio::kHopLength, unit = model_->config().samples_per_token;
+    const size_t tokens = known_ < lookahead ? 0 : (known_ - lookahead) / unit;
+    if (tokens < tokens_run_ + batch_tokens_) return std::vector<int32_t>{};  // less than a batch is new
+    tokens_run_ = tokens;
+    return advance(end);
   }
 
   /// Ends the audio: adds the right padding, runs the frames and positions left; returns the last ids.
@@ -114,6 +132,8 @@ class VoxtralStream {
   size_t signal_offset_ = 0;
   size_t known_ = 0;           ///< padded-signal samples known (left pad and audio; at the end also the right pad)
   size_t audio_samples_ = 0;
+  size_t batch_tokens_;        ///< new complete tokens of audio that make the encoder run (VoxtralStreamOptions)
+  size_t tokens_run_ = 0;      ///< complete tokens of audio when the encoder last ran
   size_t frames_ = 0;          ///< log-mel frames computed
   std::vector<float> audio_;   ///< audio embeddings from position audio_offset_ on, not yet decoded
   size_t audio_offset_ = 0;
