@@ -1507,6 +1507,10 @@ inline constexpr bool kHasAvx512Vnni =
 /// reads each weight once, so the loads must overlap the arithmetic instead of waiting on memory).
 inline constexpr size_t kPrefetchBytes = 1024;
 
+/// kPrefetchBytes for the int8 kernels (Q8_0, Q4_0 rows against int8 activations), which go
+/// through their bytes faster than the float ones and want the lines further ahead.
+inline constexpr size_t kInt8PrefetchBytes = 2048;
+
 }  // namespace apr::simd
 
 
@@ -1734,8 +1738,9 @@ void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out
 /// @file quantized_activations.hpp
 /// @brief Activations quantized to int8 blocks of 32 (one f32 scale each) for integer dot products.
 ///
-/// Like llama.cpp's q8_0 activations, but the scale stays f32 and each block's Σq is kept, so the
-/// Q4_0 kernels can use unsigned nibbles directly: Σ (n−8)·x = Σ n·x − 8·Σ x.
+/// Like llama.cpp's q8_0 activations, but the scale stays f32 and the sums of the values are kept
+/// (per block, and per group of four for vpdpbusd), so the kernels can use unsigned weights
+/// directly: Σ (n−8)·x = Σ n·x − 8·Σ x for Q4_0's nibbles, likewise with 128 for Q8_0.
 
 
 
@@ -1766,7 +1771,8 @@ class QuantizedActivations {
     if (kWithInt16 && values_int16_.size() < rows * n) values_int16_ = AlignedArray<int16_t>(rows * n);
     if (pair_scales_.size() < rows * n / 4) {
       pair_scales_ = AlignedArray<float>(rows * n / 4);
-      pair_sums_ = AlignedArray<float>(rows * n / 4);
+      q4_lane_offsets_ = AlignedArray<int32_t>(rows * n / 4);
+      q8_lane_offsets_ = AlignedArray<int32_t>(rows * n / 4);
     }
   }
 
@@ -1788,12 +1794,15 @@ class QuantizedActivations {
       }
     }
     float* pair_scales = pair_scales_.data() + r * n_ / 4;
-    float* pair_sums = pair_sums_.data() + r * n_ / 4;
     for (size_t b = 0; b < n_ / kBlock; ++b) {
-      float* lanes = pair_scales + b * 8;
-      for (size_t j = 0; j < 8; ++j) lanes[j] = scales[b];
-      float* sum_lanes = pair_sums + b * 8;
-      for (size_t j = 0; j < 8; ++j) sum_lanes[j] = j == 0 ? static_cast<float>(sums[b]) : 0.0f;
+      for (size_t j = 0; j < 8; ++j) pair_scales[b * 8 + j] = scales[b];
+    }
+    int32_t* q4_offsets = q4_lane_offsets_.data() + r * n_ / 4;
+    int32_t* q8_offsets = q8_lane_offsets_.data() + r * n_ / 4;
+    for (size_t lane = 0; lane < n_ / 4; ++lane) {
+      const int32_t sum = q[4 * lane] + q[4 * lane + 1] + q[4 * lane + 2] + q[4 * lane + 3];
+      q4_offsets[lane] = -8 * sum;
+      q8_offsets[lane] = -128 * sum;
     }
   }
 
@@ -1814,9 +1823,14 @@ class QuantizedActivations {
   /// Row r's scales laid out for 512-bit kernels: per pair of blocks, 16 floats (8 copies of
   /// each block's scale), so lanes match the int32 sums vpdpbusd makes of 64 bytes.
   [[nodiscard]] const float* pair_scales(size_t r = 0) const noexcept { return pair_scales_.data() + r * n_ / 4; }
-  /// Row r's sums laid out for 512-bit kernels: per pair, 16 floats, lane 0 and lane 8 hold the
-  /// two blocks' Σq and the others zero.
-  [[nodiscard]] const float* pair_sums(size_t r = 0) const noexcept { return pair_sums_.data() + r * n_ / 4; }
+  /// Row r's −kUnsignedOffset·(q[4l] + … + q[4l+3]) for every group l of four values: vpdpbusd
+  /// lanes seeded with these sum unsigned weights (value + kUnsignedOffset: 8 for Q4_0's nibbles,
+  /// 128 for Q8_0) into the exact signed sums.
+  template <int kUnsignedOffset>
+    requires(kUnsignedOffset == 8 || kUnsignedOffset == 128)
+  [[nodiscard]] const int32_t* lane_offsets(size_t r = 0) const noexcept {
+    return (kUnsignedOffset == 8 ? q4_lane_offsets_ : q8_lane_offsets_).data() + r * n_ / 4;
+  }
 
  private:
   static void quantize_block(const float* x, int8_t* q, float& scale, int32_t& sum) {
@@ -1857,7 +1871,8 @@ class QuantizedActivations {
   AlignedArray<float> scales_;
   AlignedArray<int32_t> sums_;
   AlignedArray<float> pair_scales_;
-  AlignedArray<float> pair_sums_;
+  AlignedArray<int32_t> q4_lane_offsets_;
+  AlignedArray<int32_t> q8_lane_offsets_;
   size_t rows_ = 0;
   size_t n_ = 0;
 };
@@ -2008,9 +2023,54 @@ inline __m512 pair_weight_scales(const typename W::Block* blocks) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
 }
 
+/// The f16 scales of four consecutive weight blocks as floats in lanes 0..3 (one conversion for two pairs).
+template <Int8DotWeight W>
+inline __m128 quad_weight_scales(const typename W::Block* blocks) {
+  const uint64_t bits = static_cast<uint64_t>(blocks[0].d) | (static_cast<uint64_t>(blocks[1].d) << 16) |
+                        (static_cast<uint64_t>(blocks[2].d) << 32) | (static_cast<uint64_t>(blocks[3].d) << 48);
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
+}
+
+/// Lanes kFirst and kFirst + 1 of `four` as a pair's 16 float lanes (8 copies each).
+template <int kFirst>
+inline __m512 spread_pair(__m128 four) {
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst, kFirst + 1, kFirst + 1,
+                                                 kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1, kFirst + 1),
+                               _mm512_castps128_ps512(four));
+}
+
 /// Offset added to each weight value to make it unsigned.
 template <Int8DotWeight W>
-inline constexpr float kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8.0f : 128.0f;
+inline constexpr int kUnsignedOffset = std::is_same_v<W, Q4_0> ? 8 : 128;
+
+/// acc + Σ w·x of the pair of blocks at `blocks`, per lane: vpdpbusd starts from the lanes'
+/// −offset·Σx (x.lane_offsets), so its int32 sums are the exact signed ones, which are then
+/// scaled by the weight scales `weight_scales` times the activations' `pair_scales`.
+template <Int8DotWeight W>
+inline __m512 accumulate_pair(__m512 acc, const typename W::Block* blocks, __m512 weight_scales, const int8_t* q, const int32_t* lane_offsets,
+                              const float* pair_scales) {
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(lane_offsets), unsigned_pair<W>(blocks), _mm512_loadu_si512(q));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(weight_scales, _mm512_loadu_ps(pair_scales)), acc);
+}
+
+/// Prefetches the weight bytes of the four blocks kInt8PrefetchBytes past `blocks`.
+template <Int8DotWeight W>
+inline void prefetch_quad(const typename W::Block* blocks) {
+  const char* ahead = reinterpret_cast<const char*>(blocks) + kInt8PrefetchBytes;
+  for (size_t line = 0; line < 4 * sizeof(typename W::Block); line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+}
+
+/// Σ over blocks [b, blocks) of `row` in the scalar order: the tail after the pairs.
+template <Int8DotWeight W>
+inline float dot_int8_tail(const typename W::Block* row, size_t b, size_t blocks, const QuantizedActivations& x, size_t x_row) {
+  float sum = 0.0f;
+  for (; b < blocks; ++b) {
+    int32_t block_sum = 0;
+    for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * x.values(x_row)[b * 32 + j];
+    sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
+  }
+  return sum;
+}
 
 }  // namespace detail
 #endif
@@ -2022,29 +2082,22 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
   if constexpr (is_avx512_v<Arch>) {
     const size_t blocks = x.n() / 32;
     const int8_t* q = x.values(x_row);
+    const int32_t* offsets = x.lane_offsets<detail::kUnsignedOffset<W>>(x_row);
     const float* pair_scales = x.pair_scales(x_row);
-    const float* pair_sums = x.pair_sums(x_row);
-    __m512 acc = _mm512_setzero_ps();
-    __m512 offset_acc = _mm512_setzero_ps();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();  // two chains: the even and the odd pairs
     size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      // the bytes kPrefetchBytes ahead (the rows that follow) are asked for now
-      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);  // a Q8_0 pair spans two lines
-      const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), detail::unsigned_pair<W>(row + b),
-                                                    _mm512_loadu_si512(q + b * 32));
-      const __m512 scale = _mm512_mul_ps(detail::pair_weight_scales<W>(row + b), _mm512_loadu_ps(pair_scales + b * 8));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc);
-      offset_acc = _mm512_fmadd_ps(scale, _mm512_loadu_ps(pair_sums + b * 8), offset_acc);
+    for (; b + 4 <= blocks; b += 4) {
+      detail::prefetch_quad<W>(row + b);
+      const __m128 four = detail::quad_weight_scales<W>(row + b);
+      acc0 = detail::accumulate_pair<W>(acc0, row + b, detail::spread_pair<0>(four), q + b * 32, offsets + b * 8, pair_scales + b * 8);
+      acc1 = detail::accumulate_pair<W>(acc1, row + b + 2, detail::spread_pair<2>(four), q + b * 32 + 64, offsets + b * 8 + 16,
+                                        pair_scales + b * 8 + 16);
     }
-    float sum = _mm512_reduce_add_ps(acc) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc);
-    for (; b < blocks; ++b) {
-      int32_t block_sum = 0;
-      for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[b], j) * q[b * 32 + j];
-      sum += fp16_to_fp32(row[b].d) * x.scales(x_row)[b] * static_cast<float>(block_sum);
+    if (b + 2 <= blocks) {
+      acc0 = detail::accumulate_pair<W>(acc0, row + b, detail::pair_weight_scales<W>(row + b), q + b * 32, offsets + b * 8, pair_scales + b * 8);
+      b += 2;
     }
-    return sum;
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + detail::dot_int8_tail<W>(row, b, blocks, x, x_row);
   }
 #endif
 #if defined(__SSE4_1__)
@@ -2086,33 +2139,34 @@ void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   if constexpr (is_avx512_v<Arch>) {
     const size_t blocks = x.n() / 32;
-    __m512 acc[kRows];
-    __m512 offset_acc[kRows];
-    for (size_t i = 0; i < kRows; ++i) acc[i] = offset_acc[i] = _mm512_setzero_ps();
+    constexpr int kOffset = detail::kUnsignedOffset<W>;
+    __m512 acc0[kRows], acc1[kRows];
+    for (size_t i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
     size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-      const char* ahead = reinterpret_cast<const char*>(row + b) + kPrefetchBytes;  // as dot_int8
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      if constexpr (2 * sizeof(typename W::Block) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      const __m512i weights = detail::unsigned_pair<W>(row + b);
-      const __m512 weight_scales = detail::pair_weight_scales<W>(row + b);
+    for (; b + 4 <= blocks; b += 4) {  // dot_int8's steps, the weights unpacked once for every activation row
+      detail::prefetch_quad<W>(row + b);
+      const __m128 four = detail::quad_weight_scales<W>(row + b);
+      const __m512i even = detail::unsigned_pair<W>(row + b), odd = detail::unsigned_pair<W>(row + b + 2);
+      const __m512 even_scales = detail::spread_pair<0>(four), odd_scales = detail::spread_pair<2>(four);
       for (size_t i = 0; i < kRows; ++i) {
         const size_t r = x_row0 + i;
-        const __m512i products = _mm512_dpbusd_epi32(_mm512_setzero_si512(), weights, _mm512_loadu_si512(x.values(r) + b * 32));
-        const __m512 scale = _mm512_mul_ps(weight_scales, _mm512_loadu_ps(x.pair_scales(r) + b * 8));
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, acc[i]);
-        offset_acc[i] = _mm512_fmadd_ps(scale, _mm512_loadu_ps(x.pair_sums(r) + b * 8), offset_acc[i]);
+        const int8_t* q = x.values(r) + b * 32;
+        const int32_t* offsets = x.lane_offsets<kOffset>(r) + b * 8;
+        const float* pair_scales = x.pair_scales(r) + b * 8;
+        acc0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_loadu_si512(offsets), even, _mm512_loadu_si512(q))),
+                                  _mm512_mul_ps(even_scales, _mm512_loadu_ps(pair_scales)), acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_loadu_si512(offsets + 16), odd, _mm512_loadu_si512(q + 64))),
+                                  _mm512_mul_ps(odd_scales, _mm512_loadu_ps(pair_scales + 16)), acc1[i]);
       }
     }
+    const bool pair_left = b + 2 <= blocks;
     for (size_t i = 0; i < kRows; ++i) {
       const size_t r = x_row0 + i;
-      float sum = _mm512_reduce_add_ps(acc[i]) - detail::kUnsignedOffset<W> * _mm512_reduce_add_ps(offset_acc[i]);
-      for (size_t tail = b; tail < blocks; ++tail) {
-        int32_t block_sum = 0;
-        for (size_t j = 0; j < 32; ++j) block_sum += weight_value<W>(row[tail], j) * x.values(r)[tail * 32 + j];
-        sum += fp16_to_fp32(row[tail].d) * x.scales(r)[tail] * static_cast<float>(block_sum);
+      if (pair_left) {
+        acc0[i] = detail::accumulate_pair<W>(acc0[i], row + b, detail::pair_weight_scales<W>(row + b), x.values(r) + b * 32,
+                                             x.lane_offsets<kOffset>(r) + b * 8, x.pair_scales(r) + b * 8);
       }
-      out[i] = sum;
+      out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + detail::dot_int8_tail<W>(row, pair_left ? b + 2 : b, blocks, x, r);
     }
     return;
   }
@@ -2179,6 +2233,24 @@ void add_scaled(const float* x, float factor, float* y, size_t n) {
     }
   }
   for (; i < n; ++i) y[i] += factor * x[i];
+}
+
+/// y[i] += f[0]·x[0][i] + f[1]·x[1][i] + f[2]·x[2][i] + f[3]·x[3][i]: four add_scaled in one
+/// pass over y (attention's weighted sum of values, where y's store and reload would otherwise
+/// sit between every two keys).
+template <class Arch = DefaultArch>
+void add_scaled4(const float* const* x, const float* f, float* y, size_t n) {
+  size_t i = 0;
+  if constexpr (!std::is_same_v<Arch, Scalar>) {
+    using Batch = xsimd::batch<float, Arch>;
+    const Batch f0(f[0]), f1(f[1]), f2(f[2]), f3(f[3]);
+    for (; i + Batch::size <= n; i += Batch::size) {
+      const Batch low = xsimd::fma(f1, Batch::load_unaligned(x[1] + i), f0 * Batch::load_unaligned(x[0] + i));
+      const Batch high = xsimd::fma(f3, Batch::load_unaligned(x[3] + i), f2 * Batch::load_unaligned(x[2] + i));
+      (Batch::load_unaligned(y + i) + (low + high)).store_unaligned(y + i);
+    }
+  }
+  for (; i < n; ++i) y[i] += (f[0] * x[0][i] + f[1] * x[1][i]) + (f[2] * x[2][i] + f[3] * x[3][i]);
 }
 
 /// Σ a[i]·b[i] for float vectors (attention scores).
@@ -2786,7 +2858,9 @@ class AttentionScratch {
 namespace detail {
 
 /// scores[g][j] = scale · q_g · key(slot0 + j) for j < count and G query heads, keys transposed
-/// ([head_dim][capacity], f32 or f16 as W).
+/// ([head_dim][capacity], f32 or f16 as W). Each step takes kKeyBatches vectors of keys, so that
+/// G · kKeyBatches ≥ 4 fma chains run at once (one head alone, as in Voxtral's encoder, would
+/// otherwise wait on each fma's latency); every score is summed over d in the same order.
 template <size_t G, WeightDtype W, class Arch>
 void score_keys(const float* const* queries, const typename W::Block* keys_t, size_t capacity, size_t slot0,
                 size_t count, size_t head_dim, float scale, float* const* scores) {
@@ -2794,15 +2868,25 @@ void score_keys(const float* const* queries, const typename W::Block* keys_t, si
   if constexpr (!std::is_same_v<Arch, simd::Scalar>) {
     using Batch = xsimd::batch<float, Arch>;
     constexpr size_t width = Batch::size;
-    for (; j + width <= count; j += width) {
-      Batch acc[G];
-      for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
-      for (size_t d = 0; d < head_dim; ++d) {
-        const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
-        for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+    constexpr size_t kKeyBatches = G >= 4 ? 1 : 4 / G;
+    auto step = [&]<size_t kBatches>(std::integral_constant<size_t, kBatches>) {
+      Batch acc[G][kBatches];
+      for (size_t g = 0; g < G; ++g) {
+        for (size_t b = 0; b < kBatches; ++b) acc[g][b] = Batch(0.0f);
       }
-      for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
-    }
+      for (size_t d = 0; d < head_dim; ++d) {
+        for (size_t b = 0; b < kBatches; ++b) {
+          const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j + b * width);
+          for (size_t g = 0; g < G; ++g) acc[g][b] = xsimd::fma(Batch(queries[g][d]), k, acc[g][b]);
+        }
+      }
+      for (size_t g = 0; g < G; ++g) {
+        for (size_t b = 0; b < kBatches; ++b) (acc[g][b] * Batch(scale)).store_unaligned(scores[g] + j + b * width);
+      }
+      j += kBatches * width;
+    };
+    while (j + kKeyBatches * width <= count) step(std::integral_constant<size_t, kKeyBatches>{});
+    while (j + width <= count) step(std::integral_constant<size_t, 1>{});
   }
   for (; j < count; ++j) {
     for (size_t g = 0; g < G; ++g) {
@@ -2889,7 +2973,15 @@ inline void attend(const float* q, size_t n, size_t first_position, const KvCach
         float* result = out + t * q_width + (kv_head * group + g) * shape.head_dim;
         std::fill(result, result + shape.head_dim, 0.0f);
       }
-      for (size_t j = 0; j < keys; ++j) {
+      size_t j = 0;
+      if (cache.dtype() == DType::f32) {  // four values at a time, one pass over each output row
+        for (; j + 4 <= keys; j += 4) {
+          const float* values[4];
+          for (size_t k = 0; k < 4; ++k) values[k] = reinterpret_cast<const float*>(cache.value(first_key + j + k)) + kv_head * shape.head_dim;
+          for (size_t g = 0; g < group; ++g) simd::add_scaled4(values, scores[g] + j, out + t * q_width + (kv_head * group + g) * shape.head_dim, shape.head_dim);
+        }
+      }
+      for (; j < keys; ++j) {
         const std::byte* value_row = cache.value(first_key + j) + kv_head * shape.head_dim * cache.element_bytes();
         const float* value = reinterpret_cast<const float*>(value_row);
         if (cache.dtype() == DType::f16) {
@@ -12005,14 +12097,25 @@ class VoxtralRealtime {
 
 namespace apr::models {
 
+/// How a VoxtralStream schedules its work.
+struct VoxtralStreamOptions {
+  /// The encoder runs once this many tokens' worth of new audio (80 ms each) is known (0 counts
+  /// as 1). 1 decides every id as soon as the delay allows; more read the encoder's weights
+  /// once for more positions (80 ms of audio is only 4 encoder positions), which lowers the
+  /// real-time factor, while an id may wait up to that much audio longer. The ids are the same
+  /// up to float rounding (the encoder's kernels depend on how many rows it runs at once).
+  size_t encoder_batch_tokens = 1;
+};
+
 /// Streaming greedy transcription: feed() audio, take the ids it decides, finish() at the end.
 template <WeightDtype W>
 class VoxtralStream {
  public:
   /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must outlive it).
-  VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool)
+  VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool, const VoxtralStreamOptions& options = {})
       : model_(&model), front_end_(&front_end), pool_(&pool), encoder_(model.start_encoder()), decoder_(model.start_decoder()),
-        signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()) {}
+        signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()),
+        batch_tokens_(std::max<size_t>(options.encoder_batch_tokens, 1)) {}
 
   /// Adds `samples` (16 kHz mono); returns the ids decided because of them (none once EOS was decided).
   Result<std::vector<int32_t>> feed(std::span<const float> samples) {
@@ -12025,7 +12128,14 @@ class VoxtralStream {
     audio_samples_ += samples.size();
     // frame f reads samples f·160 − 200 … f·160 + 199
     const size_t half = audio::kFftSize / 2;
-    return advance(known_ < half ? 0 : (known_ - half) / audio::kHopLength + 1);
+    const size_t end = known_ < half ? 0 : (known_ - half) / audio::kHopLength + 1;
+    // token t (of the padded signal) is complete once its last frame's window is: samples up to
+    // (t + 1)·samples_per_token + half − hop
+    const size_t lookahead = half - audio::kHopLength, unit = model_->config().samples_per_token;
+    const size_t tokens = known_ < lookahead ? 0 : (known_ - lookahead) / unit;
+    if (tokens < tokens_run_ + batch_tokens_) return std::vector<int32_t>{};  // less than a batch is new
+    tokens_run_ = tokens;
+    return advance(end);
   }
 
   /// Ends the audio: adds the right padding, runs the frames and positions left; returns the last ids.
@@ -12098,6 +12208,8 @@ class VoxtralStream {
   size_t signal_offset_ = 0;
   size_t known_ = 0;           ///< padded-signal samples known (left pad and audio; at the end also the right pad)
   size_t audio_samples_ = 0;
+  size_t batch_tokens_;        ///< new complete tokens of audio that make the encoder run (VoxtralStreamOptions)
+  size_t tokens_run_ = 0;      ///< complete tokens of audio when the encoder last ran
   size_t frames_ = 0;          ///< log-mel frames computed
   std::vector<float> audio_;   ///< audio embeddings from position audio_offset_ on, not yet decoded
   size_t audio_offset_ = 0;
@@ -12231,8 +12343,8 @@ class VoxtralTranscriber {
   [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
   /// The matmul dtype the model runs in.
   [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
-  /// Begins a new stream (dropping any unfinished one).
-  virtual void start() = 0;
+  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the default options.
+  virtual void start(const VoxtralStreamOptions& options) = 0;
   /// Adds 16 kHz samples to the stream; returns the ids they decided.
   virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
   /// Ends the stream; returns the last ids.
@@ -12248,13 +12360,13 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
       : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
   [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
   [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
-  void start() override { stream_.emplace(*model_, front_end_, *pool_); }
+  void start(const VoxtralStreamOptions& options) override { stream_.emplace(*model_, front_end_, *pool_, options); }
   Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
-    if (!stream_) start();
+    if (!stream_) start({});
     return stream_->feed(samples);
   }
   Result<std::vector<int32_t>> finish() override {
-    if (!stream_) start();
+    if (!stream_) start({});
     auto rest = stream_->finish();
     stream_.reset();
     return rest;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "apr/core/aligned_buffer.hpp"
@@ -61,7 +62,9 @@ class AttentionScratch {
 namespace detail {
 
 /// scores[g][j] = scale · q_g · key(slot0 + j) for j < count and G query heads, keys transposed
-/// ([head_dim][capacity], f32 or f16 as W).
+/// ([head_dim][capacity], f32 or f16 as W). Each step takes kKeyBatches vectors of keys, so that
+/// G · kKeyBatches ≥ 4 fma chains run at once (one head alone, as in Voxtral's encoder, would
+/// otherwise wait on each fma's latency); every score is summed over d in the same order.
 template <size_t G, WeightDtype W, class Arch>
 void score_keys(const float* const* queries, const typename W::Block* keys_t, size_t capacity, size_t slot0,
                 size_t count, size_t head_dim, float scale, float* const* scores) {
@@ -69,15 +72,25 @@ void score_keys(const float* const* queries, const typename W::Block* keys_t, si
   if constexpr (!std::is_same_v<Arch, simd::Scalar>) {
     using Batch = xsimd::batch<float, Arch>;
     constexpr size_t width = Batch::size;
-    for (; j + width <= count; j += width) {
-      Batch acc[G];
-      for (size_t g = 0; g < G; ++g) acc[g] = Batch(0.0f);
-      for (size_t d = 0; d < head_dim; ++d) {
-        const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j);
-        for (size_t g = 0; g < G; ++g) acc[g] = xsimd::fma(Batch(queries[g][d]), k, acc[g]);
+    constexpr size_t kKeyBatches = G >= 4 ? 1 : 4 / G;
+    auto step = [&]<size_t kBatches>(std::integral_constant<size_t, kBatches>) {
+      Batch acc[G][kBatches];
+      for (size_t g = 0; g < G; ++g) {
+        for (size_t b = 0; b < kBatches; ++b) acc[g][b] = Batch(0.0f);
       }
-      for (size_t g = 0; g < G; ++g) (acc[g] * Batch(scale)).store_unaligned(scores[g] + j);
-    }
+      for (size_t d = 0; d < head_dim; ++d) {
+        for (size_t b = 0; b < kBatches; ++b) {
+          const Batch k = simd::load_as_float<W, Arch>(keys_t + d * capacity + slot0, j + b * width);
+          for (size_t g = 0; g < G; ++g) acc[g][b] = xsimd::fma(Batch(queries[g][d]), k, acc[g][b]);
+        }
+      }
+      for (size_t g = 0; g < G; ++g) {
+        for (size_t b = 0; b < kBatches; ++b) (acc[g][b] * Batch(scale)).store_unaligned(scores[g] + j + b * width);
+      }
+      j += kBatches * width;
+    };
+    while (j + kKeyBatches * width <= count) step(std::integral_constant<size_t, kKeyBatches>{});
+    while (j + width <= count) step(std::integral_constant<size_t, 1>{});
   }
   for (; j < count; ++j) {
     for (size_t g = 0; g < G; ++g) {
@@ -164,7 +177,15 @@ inline void attend(const float* q, size_t n, size_t first_position, const KvCach
         float* result = out + t * q_width + (kv_head * group + g) * shape.head_dim;
         std::fill(result, result + shape.head_dim, 0.0f);
       }
-      for (size_t j = 0; j < keys; ++j) {
+      size_t j = 0;
+      if (cache.dtype() == DType::f32) {  // four values at a time, one pass over each output row
+        for (; j + 4 <= keys; j += 4) {
+          const float* values[4];
+          for (size_t k = 0; k < 4; ++k) values[k] = reinterpret_cast<const float*>(cache.value(first_key + j + k)) + kv_head * shape.head_dim;
+          for (size_t g = 0; g < group; ++g) simd::add_scaled4(values, scores[g] + j, out + t * q_width + (kv_head * group + g) * shape.head_dim, shape.head_dim);
+        }
+      }
+      for (; j < keys; ++j) {
         const std::byte* value_row = cache.value(first_key + j) + kv_head * shape.head_dim * cache.element_bytes();
         const float* value = reinterpret_cast<const float*>(value_row);
         if (cache.dtype() == DType::f16) {

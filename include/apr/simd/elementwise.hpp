@@ -59,6 +59,24 @@ void add_scaled(const float* x, float factor, float* y, size_t n) {
   for (; i < n; ++i) y[i] += factor * x[i];
 }
 
+/// y[i] += f[0]·x[0][i] + f[1]·x[1][i] + f[2]·x[2][i] + f[3]·x[3][i]: four add_scaled in one
+/// pass over y (attention's weighted sum of values, where y's store and reload would otherwise
+/// sit between every two keys).
+template <class Arch = DefaultArch>
+void add_scaled4(const float* const* x, const float* f, float* y, size_t n) {
+  size_t i = 0;
+  if constexpr (!std::is_same_v<Arch, Scalar>) {
+    using Batch = xsimd::batch<float, Arch>;
+    const Batch f0(f[0]), f1(f[1]), f2(f[2]), f3(f[3]);
+    for (; i + Batch::size <= n; i += Batch::size) {
+      const Batch low = xsimd::fma(f1, Batch::load_unaligned(x[1] + i), f0 * Batch::load_unaligned(x[0] + i));
+      const Batch high = xsimd::fma(f3, Batch::load_unaligned(x[3] + i), f2 * Batch::load_unaligned(x[2] + i));
+      (Batch::load_unaligned(y + i) + (low + high)).store_unaligned(y + i);
+    }
+  }
+  for (; i < n; ++i) y[i] += (f[0] * x[0][i] + f[1] * x[1][i]) + (f[2] * x[2][i] + f[3] * x[3][i]);
+}
+
 /// Σ a[i]·b[i] for float vectors (attention scores).
 template <class Arch = DefaultArch>
 float dot_f32(const float* a, const float* b, size_t n) {
