@@ -136,5 +136,10 @@ TEST_CASE("element-wise ops", "[ops]") {
   out = b;
   add_scaled(a.data(), 2.0f, out.data(), n);
   for (size_t i = 0; i < n; ++i) REQUIRE(out[i] == Approx(b[i] + 2.0f * a[i]));
+  out = b;
+  const float* rows[4] = {a.data(), b.data(), a.data(), b.data()};
+  const float factors[4] = {0.5f, -1.0f, 2.0f, 0.25f};
+  add_scaled4(rows, factors, out.data(), n);  // the vector body and the scalar tail
+  for (size_t i = 0; i < n; ++i) REQUIRE(out[i] == Approx(b[i] + 2.5f * a[i] - 0.75f * b[i]).margin(1e-6));
   REQUIRE(dot_f32(a.data(), b.data(), n) == Approx(std::inner_product(a.begin(), a.end(), b.begin(), 0.0f)).margin(1e-5));
 }
