@@ -14029,9 +14029,14 @@ inline const TranscriptSegment* next_words_segment(std::span<const TranscriptSeg
 
 }  // namespace detail
 
+/// Samples of one encoder window of a model: 480000 (30 s) for Whisper's 1500 positions; models
+/// with fewer positions (a shorter audio context) take shorter windows.
+[[nodiscard]] inline size_t window_samples(const models::WhisperConfig& config) noexcept { return config.input_frames() * audio::kHopLength; }
+
 /// Transcribes with whisper's long-form algorithm. `mel` is the log-mel of the whole audio
-/// followed by 30 s of silence ([num_mel_bins][frames], row-major; what whisper's
-/// log_mel_spectrogram(audio, padding=N_SAMPLES) returns), so frames − 3000 hold audio.
+/// followed by one window of silence ([num_mel_bins][frames], row-major; what whisper's
+/// log_mel_spectrogram(audio, padding=N_SAMPLES) returns for 30 s windows), so
+/// frames − input_frames() hold audio.
 class WhisperTranscriber {
  public:
   /// A transcriber over `decoder` (kept by reference).
@@ -14040,7 +14045,7 @@ class WhisperTranscriber {
   /// The window decoder it runs.
   [[nodiscard]] WhisperDecoder& decoder() const noexcept { return *decoder_; }
 
-  /// Transcribes 16 kHz mono `samples`: their log-mel with 30 s of padding (as whisper's
+  /// Transcribes 16 kHz mono `samples`: their log-mel with one window of padding (as whisper's
   /// transcribe() computes it, frames split over `pool`), then transcribe().
   Result<Transcript> transcribe_samples(std::span<const float> samples, const audio::LogMel& front_end, const TranscribeOptions& options,
                                         ThreadPool& pool) {
@@ -14048,7 +14053,7 @@ class WhisperTranscriber {
       return make_error(ErrorCode::invalid_argument, "whisper: the front end makes {} mel bands, the model takes {}", front_end.n_mels(),
                         decoder_->model().config().num_mel_bins);
     }
-    auto mel = front_end.compute(samples, audio::kWindowSamples, pool);
+    auto mel = front_end.compute(samples, window_samples(decoder_->model().config()), pool);
     if (!mel) return std::move(mel).error();
     return transcribe(mel->values, mel->frames, options);
   }
@@ -14634,10 +14639,10 @@ inline std::string render_transcript(const Transcript& transcript, TranscriptFor
 
 // ---- apr/runtime/whisper_stream.hpp ----
 /// @file whisper_stream.hpp
-/// @brief Live transcription: audio arrives in chunks; each 30 s window that the audio so far
-/// covers completely is decoded once and its segments are committed, and the audio after them is
-/// transcribed tentatively (text that may still change). At the end of the stream the result is
-/// exactly the batch transcription of the same audio.
+/// @brief Live transcription: audio arrives in chunks; each encoder window (30 s for Whisper)
+/// that the audio so far covers completely is decoded once and its segments are committed, and
+/// the audio after them is transcribed tentatively (text that may still change). At the end of
+/// the stream the result is exactly the batch transcription of the same audio.
 ///
 /// Why it is exact: a window's log-mel frames depend only on the samples around them and on the
 /// spectrogram's global maximum (the clamp at max − 8), so a committed window is decoded again at
@@ -14684,7 +14689,7 @@ class WhisperStream {
     StreamUpdate update;
     auto mel = spectrogram();
     if (!mel) return std::move(mel).error();
-    const size_t window = audio::kWindowFrames;
+    const size_t window = transcriber_.decoder().model().config().input_frames();
     // frames whose samples have all arrived: frame f reads samples up to f·160 + 199
     const size_t settled = samples_.size() < audio::kFftSize / 2 ? 0 : (samples_.size() - audio::kFftSize / 2) / audio::kHopLength + 1;
     if (!progress_ && (!options_.decode.language.empty() || settled >= window)) {
@@ -14752,14 +14757,17 @@ class WhisperStream {
       : transcriber_(decoder), front_end_(&front_end), options_(std::move(options)), pool_(&pool),
         tentative_samples_(static_cast<size_t>(std::max(0.0, tentative_seconds) * static_cast<double>(audio::kSampleRate))) {}
 
-  /// The log-mel of all samples so far, followed by 30 s of silence, as batch computes it.
-  Result<audio::MelSpectrogram> spectrogram() const { return front_end_->compute(samples_, audio::kWindowSamples, *pool_); }
+  /// The log-mel of all samples so far, followed by a window of silence, as batch computes it.
+  Result<audio::MelSpectrogram> spectrogram() const {
+    return front_end_->compute(samples_, window_samples(transcriber_.decoder().model().config()), *pool_);
+  }
 
-  /// FNV-1a of the bits of the 30 s window of frames from `seek` (zero beyond the spectrogram).
-  static uint64_t hash_frames(const audio::MelSpectrogram& mel, size_t seek) {
+  /// FNV-1a of the bits of the window of frames from `seek` (zero beyond the spectrogram).
+  uint64_t hash_frames(const audio::MelSpectrogram& mel, size_t seek) const {
+    const size_t window = transcriber_.decoder().model().config().input_frames();
     uint64_t hash = 1469598103934665603ull;
     for (size_t m = 0; m < mel.n_mels; ++m) {
-      for (size_t f = seek; f < seek + audio::kWindowFrames; ++f) {
+      for (size_t f = seek; f < seek + window; ++f) {
         const float value = f < mel.frames ? mel.values[m * mel.frames + f] : 0.0f;
         uint32_t bits = 0;
         std::memcpy(&bits, &value, sizeof bits);

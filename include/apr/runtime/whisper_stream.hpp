@@ -1,8 +1,8 @@
 /// @file whisper_stream.hpp
-/// @brief Live transcription: audio arrives in chunks; each 30 s window that the audio so far
-/// covers completely is decoded once and its segments are committed, and the audio after them is
-/// transcribed tentatively (text that may still change). At the end of the stream the result is
-/// exactly the batch transcription of the same audio.
+/// @brief Live transcription: audio arrives in chunks; each encoder window (30 s for Whisper)
+/// that the audio so far covers completely is decoded once and its segments are committed, and
+/// the audio after them is transcribed tentatively (text that may still change). At the end of
+/// the stream the result is exactly the batch transcription of the same audio.
 ///
 /// Why it is exact: a window's log-mel frames depend only on the samples around them and on the
 /// spectrogram's global maximum (the clamp at max − 8), so a committed window is decoded again at
@@ -60,7 +60,7 @@ class WhisperStream {
     StreamUpdate update;
     auto mel = spectrogram();
     if (!mel) return std::move(mel).error();
-    const size_t window = audio::kWindowFrames;
+    const size_t window = transcriber_.decoder().model().config().input_frames();
     // frames whose samples have all arrived: frame f reads samples up to f·160 + 199
     const size_t settled = samples_.size() < audio::kFftSize / 2 ? 0 : (samples_.size() - audio::kFftSize / 2) / audio::kHopLength + 1;
     if (!progress_ && (!options_.decode.language.empty() || settled >= window)) {
@@ -128,14 +128,17 @@ class WhisperStream {
       : transcriber_(decoder), front_end_(&front_end), options_(std::move(options)), pool_(&pool),
         tentative_samples_(static_cast<size_t>(std::max(0.0, tentative_seconds) * static_cast<double>(audio::kSampleRate))) {}
 
-  /// The log-mel of all samples so far, followed by 30 s of silence, as batch computes it.
-  Result<audio::MelSpectrogram> spectrogram() const { return front_end_->compute(samples_, audio::kWindowSamples, *pool_); }
+  /// The log-mel of all samples so far, followed by a window of silence, as batch computes it.
+  Result<audio::MelSpectrogram> spectrogram() const {
+    return front_end_->compute(samples_, window_samples(transcriber_.decoder().model().config()), *pool_);
+  }
 
-  /// FNV-1a of the bits of the 30 s window of frames from `seek` (zero beyond the spectrogram).
-  static uint64_t hash_frames(const audio::MelSpectrogram& mel, size_t seek) {
+  /// FNV-1a of the bits of the window of frames from `seek` (zero beyond the spectrogram).
+  uint64_t hash_frames(const audio::MelSpectrogram& mel, size_t seek) const {
+    const size_t window = transcriber_.decoder().model().config().input_frames();
     uint64_t hash = 1469598103934665603ull;
     for (size_t m = 0; m < mel.n_mels; ++m) {
-      for (size_t f = seek; f < seek + audio::kWindowFrames; ++f) {
+      for (size_t f = seek; f < seek + window; ++f) {
         const float value = f < mel.frames ? mel.values[m * mel.frames + f] : 0.0f;
         uint32_t bits = 0;
         std::memcpy(&bits, &value, sizeof bits);

@@ -117,9 +117,14 @@ inline const TranscriptSegment* next_words_segment(std::span<const TranscriptSeg
 
 }  // namespace detail
 
+/// Samples of one encoder window of a model: 480000 (30 s) for Whisper's 1500 positions; models
+/// with fewer positions (a shorter audio context) take shorter windows.
+[[nodiscard]] inline size_t window_samples(const models::WhisperConfig& config) noexcept { return config.input_frames() * audio::kHopLength; }
+
 /// Transcribes with whisper's long-form algorithm. `mel` is the log-mel of the whole audio
-/// followed by 30 s of silence ([num_mel_bins][frames], row-major; what whisper's
-/// log_mel_spectrogram(audio, padding=N_SAMPLES) returns), so frames − 3000 hold audio.
+/// followed by one window of silence ([num_mel_bins][frames], row-major; what whisper's
+/// log_mel_spectrogram(audio, padding=N_SAMPLES) returns for 30 s windows), so
+/// frames − input_frames() hold audio.
 class WhisperTranscriber {
  public:
   /// A transcriber over `decoder` (kept by reference).
@@ -128,7 +133,7 @@ class WhisperTranscriber {
   /// The window decoder it runs.
   [[nodiscard]] WhisperDecoder& decoder() const noexcept { return *decoder_; }
 
-  /// Transcribes 16 kHz mono `samples`: their log-mel with 30 s of padding (as whisper's
+  /// Transcribes 16 kHz mono `samples`: their log-mel with one window of padding (as whisper's
   /// transcribe() computes it, frames split over `pool`), then transcribe().
   Result<Transcript> transcribe_samples(std::span<const float> samples, const audio::LogMel& front_end, const TranscribeOptions& options,
                                         ThreadPool& pool) {
@@ -136,7 +141,7 @@ class WhisperTranscriber {
       return make_error(ErrorCode::invalid_argument, "whisper: the front end makes {} mel bands, the model takes {}", front_end.n_mels(),
                         decoder_->model().config().num_mel_bins);
     }
-    auto mel = front_end.compute(samples, audio::kWindowSamples, pool);
+    auto mel = front_end.compute(samples, window_samples(decoder_->model().config()), pool);
     if (!mel) return std::move(mel).error();
     return transcribe(mel->values, mel->frames, options);
   }
