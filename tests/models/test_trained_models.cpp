@@ -1,7 +1,7 @@
 // The models trained by tools/train and committed under models/: fortune-lm (apr tokenizes as
 // the training tokenizer did, reproduces the training's held-out perplexity, and writes fluent
 // text) and speech-commands (apr transcribes the bundled held-out clips, F16 and Q8_0, within
-// the word error rate it was measured at).
+// the issue's 10% word error rate, and streams its 8 s windows as batch transcribes them).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "apr/models/load_whisper.hpp"
 #include "apr/models/model_text.hpp"
 #include "apr/runtime/generator.hpp"
+#include "apr/runtime/whisper_stream.hpp"
 #include "apr/runtime/whisper_transcribe.hpp"
 #include "test_support.hpp"
 
@@ -117,11 +118,10 @@ TEST_CASE("fortune-lm: sampled chat replies are fluent (perplexity under the F16
   CHECK(ppl < 30.0);
 }
 
-// The issue's target is a WER of at most 10%; the bundled model reaches 18.6% on these 12 clips
-// (13 errors in 70 words, F16 and Q8_0 alike; 12.9% on all 200 held-out clips), so the bound
-// asserted is 25%: it catches a broken front end, decoder or conversion (a model that ignores
-// the audio scores above 100%) while the model itself is short of the target.
-TEST_CASE("speech-commands: transcripts of the bundled clips stay within their measured WER", "[trained][whisper]") {
+// The issue's target is a WER of at most 10%. The bundled clips are the first 100 of the 200
+// held-out ones; apr transcribes them at 8.4% (45 errors in 535 words, F16 and Q8_0 alike; 8.4%
+// on all 200), so the bound asserted is the target itself.
+TEST_CASE("speech-commands: transcripts of the bundled clips have a WER of at most 10%", "[trained][whisper]") {
   std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
   REQUIRE(references);
   for (const char* file : {"speech-commands-f16.apr", "speech-commands-q8_0.apr"}) {
@@ -153,7 +153,64 @@ TEST_CASE("speech-commands: transcripts of the bundled clips stay within their m
       ++clips;
     }
     INFO(file << ": " << errors << " word errors in " << words << " words, " << clips << " clips");
-    CHECK(clips >= 12);
-    CHECK(static_cast<double>(errors) <= 0.25 * static_cast<double>(words));
+    CHECK(clips == 100);
+    CHECK(static_cast<double>(errors) <= 0.10 * static_cast<double>(words));
+  }
+}
+
+// speech-commands' encoder takes 8 s windows (400 positions, not Whisper's 1500): a stream of
+// ten bundled clips back to back (about 26 s, four windows) commits its first window once 8 s
+// have arrived and ends with exactly the batch transcription. Only the windowing is checked
+// here, not the text: the model was trained on one command per window and garbles windows
+// that hold several.
+TEST_CASE("speech-commands: 8 s windows stream as batch transcribes them", "[trained][whisper][stream]") {
+  auto loaded = models::load_whisper(test::model_file("speech-commands/speech-commands-q8_0.apr"));
+  REQUIRE(loaded);
+  REQUIRE(loaded->model->config().input_frames() == 800);
+  auto tokenizer = models::whisper_tokenizer(*loaded);
+  auto front_end = loaded->front_end();
+  REQUIRE((tokenizer && front_end));
+  auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
+  REQUIRE(decoder);
+  std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
+  REQUIRE(references);
+  std::vector<float> samples;
+  std::string line;
+  for (int clip = 0; clip < 10 && std::getline(references, line); ++clip) {
+    const auto tab = line.find('\t');
+    REQUIRE(tab != std::string::npos);
+    auto audio = audio::read_audio(test::model_file("speech-commands/clips/" + line.substr(0, tab)));
+    REQUIRE(audio);
+    samples.insert(samples.end(), audio->samples.begin(), audio->samples.end());
+  }
+  runtime::TranscribeOptions options;
+  options.decode.language = "en";
+  options.temperatures = {0.0f};
+  runtime::WhisperTranscriber transcriber(*decoder);
+  auto batch = transcriber.transcribe_samples(samples, *front_end, options, ThreadPool::global());
+  REQUIRE(batch);
+  REQUIRE(samples.size() > 2 * runtime::window_samples(loaded->model->config()));
+
+  auto stream = runtime::WhisperStream::create(*decoder, *front_end, options, ThreadPool::global(), 0.0);
+  REQUIRE(stream);
+  const size_t chunk = 8000;  // 0.5 s
+  size_t first_commit_at = 0;
+  for (size_t at = 0; at < samples.size(); at += chunk) {
+    const size_t n = std::min(chunk, samples.size() - at);
+    auto update = stream->feed(std::span(samples).subspan(at, n));
+    REQUIRE(update);
+    if (!update->committed.empty() && first_commit_at == 0) first_commit_at = at + n;
+  }
+  const size_t window = runtime::window_samples(loaded->model->config());
+  CHECK(window == 128000);
+  CHECK(first_commit_at >= window);
+  CHECK(first_commit_at < window + 2 * chunk);
+  auto streamed = stream->finish();
+  REQUIRE(streamed);
+  CHECK(streamed->text == batch->text);
+  REQUIRE(streamed->segments.size() == batch->segments.size());
+  for (size_t i = 0; i < batch->segments.size(); ++i) {
+    CHECK(streamed->segments[i].tokens == batch->segments[i].tokens);
+    CHECK(streamed->segments[i].seek == batch->segments[i].seek);
   }
 }

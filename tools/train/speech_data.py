@@ -13,7 +13,7 @@ from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
 N_FFT, HOP = 400, 160
-WINDOW_FRAMES = 3000
+WINDOW_FRAMES = 800  # the encoder's window: 8 s (max_source_positions 400), two frames per position
 
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
 VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3", "croak",
@@ -135,9 +135,10 @@ def mel_filterbank(n_mels):
 
 def log_mel(samples_int16, filters):
     """The model's input frames for a clip as apr's transcribe computes them: log-mel of the audio
-    followed by 30 s of zeros, clamped at max - 8, (x + 4) / 4, of which the audio's frames are kept
-    ([n_mels][len // 160]); the encoder window pads them with zeros to 3000 frames. Only 800 zeros
-    are appended here: later frames are all at the floor and change neither these frames nor the max."""
+    followed by one window (8 s) of zeros, clamped at max - 8, (x + 4) / 4, of which the audio's
+    frames are kept ([n_mels][len // 160]); the encoder window pads them with zeros to 800 frames.
+    Only 800 zero samples are appended here: later frames are all at the floor and change neither
+    these frames nor the max."""
     audio = torch.from_numpy(samples_int16.astype(np.float64) / 32768.0)
     padded = torch.cat([audio, torch.zeros(800, dtype=torch.float64)])
     stft = torch.stft(padded, N_FFT, HOP, window=torch.hann_window(N_FFT, dtype=torch.float64), center=True,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make models`: trains both small models from scratch (seeded; on 2 cores about 30 min for the LM
-# and 55 min for the speech model),
+# and 23 min for the speech model),
 # then exports them into models/ with apr's own import/convert (tools/train/export.sh) and says
 # when the speech model is short of its word error rate target.
 # usage: tools/train/train_all.sh APR_BINARY [WORK_DIR]

@@ -6,26 +6,41 @@ special tokens after a small byte-level BPE) that `apr import` turns into APR, m
 and held-out WAV clips with their reference text.
 
 Targets follow Whisper's format: <|startoftranscript|><|en|><|transcribe|>, then either
-<|notimestamps|> text or <|t0|> text <|t1|>, then <|endoftext|>; inputs are 30 s windows of
-log-mel as apr's transcribe builds them (audio frames, then zeros; sometimes the log floor, as
-in its language-detection window).
+<|notimestamps|> text or <|t0|> text <|t1|>, then <|endoftext|>; inputs are log-mel windows as
+apr's transcribe builds them (audio frames, then zeros; sometimes the log floor, as in its
+language-detection window). The encoder has 400 positions: 8 s windows instead of Whisper's
+30 s (every clip is shorter than 6 s), which makes a training step ~4x cheaper and lets every
+step see the windows apr feeds.
+
+Training is data parallel over two processes of one thread each (gloo all-reduce of the
+gradients): on 2 cores that runs 1.6x faster than one process with two threads, whose small
+matmuls and elementwise kernels scale badly.
 
 Usage: /usr/bin/python3 tools/train/train_whisper.py OUT_DIR [--steps N] [--train-clips N]
 """
-import argparse
-import json
-import math
-import multiprocessing
 import os
-import random
-import sys
-import time
-import wave
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# One BLAS thread per process, set before numpy and torch load OpenBLAS: each training rank owns a
+# core, and OpenBLAS threads under torch's own threads oversubscribe the two cores (1.6x slower).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import multiprocessing  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import wave  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 # Debian's torch 1.13 runs conv1d's backward through oneDNN (mkldnn), which on this AMD EPYC
 # machine (a VM exposing AVX2) returns gradients with values of 1e17 and NaN now and then; clipping
@@ -50,16 +65,22 @@ SPECIALS = (["<|endoftext|>", "<|startoftranscript|>"] + [f"<|{c}|>" for c in LA
 
 
 def make_clip(job):
-    """(index, seed, text) -> (int16 audio, settings, log-mel float16)."""
-    index, seed, text = job
+    """(index, seed, text, keep audio) -> (int16 audio or None, settings, log-mel float16, voiced span).
+
+    The span is the first and last sample above 2% of the peak, in 20 ms timestamp steps."""
+    index, seed, text, keep_audio = job
     rng = random.Random(seed * 1_000_003 + index)
     audio, settings = speech_data.clip(rng, text, np.random.default_rng(seed * 1_000_003 + index))
-    return audio, settings, speech_data.log_mel(audio, FILTERS).astype(np.float16)
+    voiced = np.nonzero(np.abs(audio) > 0.02 * np.abs(audio).max())[0]
+    span = (round(voiced[0] / speech_data.SAMPLE_RATE / 0.02), round(voiced[-1] / speech_data.SAMPLE_RATE / 0.02))
+    return audio if keep_audio else None, settings, speech_data.log_mel(audio, FILTERS).astype(np.float16), span
 
 
 FILTERS = speech_data.mel_filterbank(80)
-PEAK_LR = 1.5e-3
-FULL_WINDOW_SHARE = 0.1  # the share of steps that see full 30 s windows
+SOURCE_POSITIONS = speech_data.WINDOW_FRAMES // 2
+RANKS = 2  # data-parallel training processes, one thread each
+PEAK_LR = 2e-3
+FULL_WINDOW_SHARE = 0.25  # the share of steps that see whole 8 s windows; the others are cut after their longest clip
 CTC_WEIGHT = 0.3
 
 
@@ -173,13 +194,11 @@ def word_errors(reference, hypothesis):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out")
-    parser.add_argument("--steps", type=int, default=3200)
-    parser.add_argument("--train-clips", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--train-clips", type=int, default=12000)
     parser.add_argument("--test-clips", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
@@ -202,30 +221,47 @@ def main():
     tok = bpe.Tokenizer(merges, SPECIALS)
     with open(os.path.join(args.out, "tokenizer.json"), "w", encoding="utf-8") as f:
         f.write(tok.to_json())
+    print(f"tokenizer: {tok.vocab_size} ids ({len(tok.token_bytes)} BPE tokens), {time.time() - start:.0f} s", flush=True)
+
+    # training clips keep only their log-mel (12,000 clips: ~0.5 GB); held-out clips keep their audio to be written out
+    jobs = [(i, args.seed, t, False) for i, t in enumerate(train_texts)] + [(i, args.seed + 7919, t, True) for i, t in enumerate(test_texts)]
+    with multiprocessing.Pool(RANKS) as pool:
+        made = pool.map(make_clip, jobs, chunksize=32)
+    train, test = made[: len(train_texts)], made[len(train_texts):]
+    audio_seconds = sum(m.shape[1] for _, _, m, _ in train) * speech_data.HOP / speech_data.SAMPLE_RATE
+    print(f"synthesised {len(made)} clips ({audio_seconds / 3600:.2f} h of training audio), {time.time() - start:.0f} s", flush=True)
+
+    # the ranks are forked (they share the clips); torch has run no parallel region in this process yet
+    with tempfile.TemporaryDirectory() as rendezvous:
+        torch.multiprocessing.start_processes(train_rank, args=(RANKS, os.path.join(rendezvous, "gloo"), args, tok, train, train_texts, test,
+                                                                test_texts, audio_seconds, start),
+                                              nprocs=RANKS, start_method="fork")
+    print(f"done in {time.time() - start:.0f} s", flush=True)
+
+
+def train_rank(rank, ranks, rendezvous, args, tok, train, train_texts, test, test_texts, audio_seconds, start):
+    """One data-parallel training process: every rank draws the same batches and trains on its share of each;
+    the gradients are averaged over the ranks before every step. Rank 0 reports and writes the results."""
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=ranks)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)  # the same initial weights in every rank
+    rng = random.Random(args.seed + 1)  # the same batches in every rank
+    report = print if rank == 0 else (lambda *a, **k: None)
     sp = tok.special_ids
     eot, sot, en, transcribe, notimestamps, ts0 = (sp["<|endoftext|>"], sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"],
                                                    sp["<|notimestamps|>"], sp["<|0.00|>"])
-    print(f"tokenizer: {tok.vocab_size} ids ({len(tok.token_bytes)} BPE tokens), {time.time() - start:.0f} s", flush=True)
-
-    jobs = [(i, args.seed, t) for i, t in enumerate(train_texts)] + [(i, args.seed + 7919, t) for i, t in enumerate(test_texts)]
-    with multiprocessing.Pool(2) as pool:
-        made = pool.map(make_clip, jobs, chunksize=32)
-    train, test = made[: len(train_texts)], made[len(train_texts):]
-    audio_seconds = sum(len(a) for a, _, _ in train) / speech_data.SAMPLE_RATE
-    print(f"synthesised {len(made)} clips ({audio_seconds / 3600:.2f} h of training audio), {time.time() - start:.0f} s", flush=True)
-
     config = {
         "architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper", "d_model": 160, "encoder_layers": 2,
         "encoder_attention_heads": 4, "decoder_layers": 2, "decoder_attention_heads": 4, "encoder_ffn_dim": 640, "decoder_ffn_dim": 640,
-        "num_mel_bins": 80, "max_source_positions": 1500, "max_target_positions": 448, "vocab_size": tok.vocab_size,
+        "num_mel_bins": 80, "max_source_positions": SOURCE_POSITIONS, "max_target_positions": 448, "vocab_size": tok.vocab_size,
         "decoder_start_token_id": sot, "eos_token_id": eot, "pad_token_id": eot, "bos_token_id": eot, "torch_dtype": "float32",
     }
     model = Whisper(config)
     params = sum(p.numel() for p in model.parameters())
-    print(f"model: {params} parameters", flush=True)
+    report(f"model: {params} parameters", flush=True)
 
     def example(item, text, with_timestamps, floor_padding, window_frames=speech_data.WINDOW_FRAMES):
-        audio, _, mel = item
+        _, _, mel, (voiced_start, voiced_end) = item
         frames = mel.shape[1]
         window = np.zeros((80, window_frames), dtype=np.float32)
         if floor_padding:  # the padding's value after the clamp: (max - 8 + 4) / 4
@@ -233,9 +269,8 @@ def main():
         window[:, :frames] = mel[:, :window_frames]
         ids = tok.encode(" " + text)
         if with_timestamps:
-            voiced = np.nonzero(np.abs(audio) > 0.02 * np.abs(audio).max())[0]
-            t0 = min(1500, round(voiced[0] / speech_data.SAMPLE_RATE / 0.02))
-            t1 = min(1500, max(t0 + 1, round(voiced[-1] / speech_data.SAMPLE_RATE / 0.02)))
+            t0 = min(SOURCE_POSITIONS, voiced_start)
+            t1 = min(SOURCE_POSITIONS, max(t0 + 1, voiced_end))
             seq = [sot, en, transcribe, ts0 + t0] + ids + [ts0 + t1, eot]
         else:
             seq = [sot, en, transcribe, notimestamps] + ids + [eot]
@@ -258,11 +293,11 @@ def main():
     ctc_head = nn.Linear(config["d_model"], text_ids + 1)  # the last class is CTC's blank
     trained = [p for p in model.parameters() if p.requires_grad] + list(ctc_head.parameters())
     optimizer = torch.optim.AdamW(trained, lr=PEAK_LR, betas=(0.9, 0.98), weight_decay=0.05)
-    # Most steps see windows cut just after their batch's longest clip (at most 8 s, ~20x cheaper than 30 s); one in ten sees
-    # full 30 s windows as apr feeds them, so the model also learns to ignore the zero padding.
-    warmup, short_frames = 150, 800
-    longest = max(m.shape[1] for _, _, m in train)
-    assert longest <= short_frames, f"a clip has {longest} frames, more than a short window"
+    # Most steps see windows cut just after their batch's longest clip (the encoder's cost is ~linear in frames);
+    # a quarter see whole windows as apr feeds them, so the model also learns to ignore long zero padding.
+    warmup, batch = 150, 16 * ranks
+    longest = max(m.shape[1] for _, _, m, _ in train)
+    assert longest <= speech_data.WINDOW_FRAMES, f"a clip has {longest} frames, more than a window"
 
     @torch.no_grad()
     def greedy(mel):
@@ -275,31 +310,30 @@ def main():
             seq.append(int(logits[: len(tok.token_bytes)].argmax()))  # text tokens only
         return tok.decode(seq[4:]).strip()
 
-    def evaluate(clips):
-        """Greedy transcription of the first `clips` held-out clips: (word errors, words, per-clip results)."""
-        errors = total = 0
+    def evaluate(indices):
+        """Greedy transcriptions of the held-out clips `indices`: [(index, word errors, words, result)]."""
         results = []
-        for (audio, settings, mel), text in zip(test[:clips], test_texts[:clips]):
-            window, _ = example((audio, settings, mel), text, False, False)
+        for i in indices:
+            window, _ = example(test[i], test_texts[i], False, False)
             hypothesis = greedy(window)
-            e, n = word_errors(text, hypothesis)
-            errors += e
-            total += n
-            results.append({"reference": text, "hypothesis": hypothesis, "errors": e, **settings})
-        return errors, total, results
+            e, n = word_errors(test_texts[i], hypothesis)
+            results.append((i, e, n, {"reference": test_texts[i], "hypothesis": hypothesis, "errors": e, **test[i][1]}))
+        return results
 
     order = []
     log = []
     for step in range(args.steps):
         full = rng.random() < FULL_WINDOW_SHARE
-        batch, frames = (6, speech_data.WINDOW_FRAMES) if full else (16, short_frames)
         if len(order) < batch:
             order += rng.sample(range(len(train)), len(train))
         picked = order[:batch]
         del order[:batch]
-        if not full:  # short windows end just after the batch's longest clip (the encoder's cost is ~linear in frames)
-            frames = min(short_frames, 64 * math.ceil((max(train[i][2].shape[1] for i in picked) + 48) / 64))
-        items = [example(train[i], train_texts[i], rng.random() < 0.5, rng.random() < 0.2, frames) for i in picked]
+        frames = speech_data.WINDOW_FRAMES
+        if not full:
+            frames = min(frames, 64 * math.ceil((max(train[i][2].shape[1] for i in picked) + 48) / 64))
+        choices = [(rng.random() < 0.5, rng.random() < 0.2) for _ in picked]  # drawn for the whole batch, so every rank stays in step
+        mine = picked[rank::ranks]
+        items = [example(train[i], train_texts[i], *choice, frames) for i, choice in zip(mine, choices[rank::ranks])]
         mels, inputs, targets = batch_of(items)
         lr = PEAK_LR * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for group in optimizer.param_groups:
@@ -307,31 +341,45 @@ def main():
         audio = model.encode(mels)
         logits = model.decode(inputs, audio)
         attention_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-        texts = [tok.encode(" " + train_texts[i]) for i in picked]
-        positions = torch.tensor([min(audio.shape[1], (train[i][2].shape[1] + 1) // 2) for i in picked])
+        texts = [tok.encode(" " + train_texts[i]) for i in mine]
+        positions = torch.tensor([min(audio.shape[1], (train[i][2].shape[1] + 1) // 2) for i in mine])
         ctc_loss = F.ctc_loss(ctc_head(audio).log_softmax(-1).transpose(0, 1).contiguous(), torch.tensor([t for text in texts for t in text]),
                               positions, torch.tensor([len(text) for text in texts]), blank=text_ids, zero_infinity=True)
         loss = attention_loss + CTC_WEIGHT * ctc_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        grads = [p.grad for p in trained]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= ranks
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset: offset + g.numel()].view_as(g))
+            offset += g.numel()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step % 50 == 0 or step == args.steps - 1:
             log.append({"step": step, "loss": round(attention_loss.item(), 4), "ctc_loss": round(ctc_loss.item(), 4), "window_frames": frames})
-            print(f"step {step} loss {attention_loss.item():.3f} ctc {ctc_loss.item():.3f} ({frames} frames) lr {lr:.2e} "
-                  f"{time.time() - start:.0f} s", flush=True)
-        if step % 300 == 299:
+            report(f"step {step} loss {attention_loss.item():.3f} ctc {ctc_loss.item():.3f} ({frames} frames) lr {lr:.2e} "
+                   f"{time.time() - start:.0f} s", flush=True)
+        if step % 300 == 299 and rank == 0:
             model.eval()
-            errors, total, results = evaluate(20)
+            sample = evaluate(range(20))
             model.train()
-            print(f"  WER on 20 held-out clips {100 * errors / total:.1f}%; e.g. {results[0]['reference']!r} -> {results[0]['hypothesis']!r}",
-                  flush=True)
+            report(f"  WER on 20 held-out clips {100 * sum(e for _, e, _, _ in sample) / sum(n for _, _, n, _ in sample):.1f}%; "
+                   f"e.g. {sample[0][3]['reference']!r} -> {sample[0][3]['hypothesis']!r}", flush=True)
     train_seconds = time.time() - start
 
     model.eval()
-    errors, total, results = evaluate(len(test))
+    shares = [None] * ranks
+    dist.all_gather_object(shares, evaluate(range(rank, len(test), ranks)))
+    if rank != 0:
+        return
+    ordered = sorted((r for share in shares for r in share), key=lambda r: r[0])
+    errors, total = sum(r[1] for r in ordered), sum(r[2] for r in ordered)
+    results = [r[3] for r in ordered]
     wer = errors / total
-    print(f"held-out WER (torch, greedy, no timestamps) {100 * wer:.2f}% over {total} words, {len(test)} clips", flush=True)
+    report(f"held-out WER (torch, greedy, no timestamps) {100 * wer:.2f}% over {total} words, {len(test)} clips", flush=True)
 
     tensors = {name: p.detach().numpy() for name, p in model.state_dict().items()}
     tensors["audio.mel_filters"] = FILTERS
@@ -340,7 +388,7 @@ def main():
         json.dump(config, f, indent=1)
     clips_dir = os.path.join(args.out, "heldout")
     os.makedirs(clips_dir, exist_ok=True)
-    for i, ((audio, settings, _), text) in enumerate(zip(test, test_texts)):
+    for i, ((audio, _, _, _), text) in enumerate(zip(test, test_texts)):
         with wave.open(os.path.join(clips_dir, f"clip{i:03d}.wav"), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
@@ -353,13 +401,13 @@ def main():
         "data": {"train_clips": len(train), "test_clips": len(test), "train_audio_hours": round(audio_seconds / 3600, 3),
                  "accents": speech_data.ACCENTS, "variants": speech_data.VARIANTS, "espeak-ng": "1.51+dfsg-10+deb12u2"},
         "tokenizer": {"vocab_size": tok.vocab_size, "bpe_tokens": len(tok.token_bytes)},
-        "model": config, "parameters": params, "steps": args.steps, "peak_lr": PEAK_LR, "ctc_weight": CTC_WEIGHT, "batch": {"800 frames": 16, "3000 frames": 6}, "seed": args.seed,
-        "train_seconds": round(train_seconds), "torch": torch.__version__,
+        "model": config, "parameters": params, "steps": args.steps, "peak_lr": PEAK_LR, "ctc_weight": CTC_WEIGHT,
+        "batch": {"clips": batch, "ranks": ranks, "whole_window_share": FULL_WINDOW_SHARE, "window_frames": speech_data.WINDOW_FRAMES},
+        "seed": args.seed, "train_seconds": round(train_seconds), "torch": torch.__version__,
         "heldout": {"wer": round(wer, 4), "words": total, "errors": errors}, "log": log,
     }
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
-    print(f"done in {time.time() - start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
