@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -37,6 +38,48 @@ models::LoadedModel load_lm(const char* file) {
   auto loaded = models::load_language_model(test::model_file(std::string("fortune-lm/") + file));
   REQUIRE(loaded);
   return std::move(loaded).value();
+}
+
+/// A speech-commands file loaded with the tokenizer and filterbank it carries.
+struct SpeechModel {
+  models::LoadedWhisper loaded;
+  std::optional<runtime::WhisperDecoder> decoder;
+  std::optional<audio::LogMel> front_end;
+
+  explicit SpeechModel(const std::string& file) {
+    auto model = models::load_whisper(test::model_file("speech-commands/" + file));
+    REQUIRE(model);
+    loaded = std::move(model).value();
+    auto tokenizer = models::whisper_tokenizer(loaded);
+    auto mel = loaded.front_end();
+    REQUIRE((tokenizer && mel));
+    auto made = runtime::WhisperDecoder::create(*loaded.model, std::move(tokenizer).value());
+    REQUIRE(made);
+    decoder.emplace(std::move(made).value());
+    front_end.emplace(std::move(mel).value());
+  }
+};
+
+/// A bundled held-out clip: what was said and its samples.
+struct Clip {
+  std::string said;
+  std::vector<float> samples;
+};
+
+/// The bundled clips listed in speech-commands/clips/references.tsv, in order.
+std::vector<Clip> bundled_clips() {
+  std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
+  REQUIRE(references);
+  std::vector<Clip> clips;
+  std::string line;
+  while (std::getline(references, line)) {
+    const auto tab = line.find('\t');
+    REQUIRE(tab != std::string::npos);
+    auto audio = audio::read_audio(test::model_file("speech-commands/clips/" + line.substr(0, tab)));
+    REQUIRE(audio);
+    clips.push_back({line.substr(tab + 1), std::move(audio->samples)});
+  }
+  return clips;
 }
 
 }  // namespace
@@ -122,38 +165,23 @@ TEST_CASE("fortune-lm: sampled chat replies are fluent (perplexity under the F16
 // held-out ones; apr transcribes them at 8.4% (45 errors in 535 words, F16 and Q8_0 alike; 8.4%
 // on all 200), so the bound asserted is the target itself.
 TEST_CASE("speech-commands: transcripts of the bundled clips have a WER of at most 10%", "[trained][whisper]") {
-  std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
-  REQUIRE(references);
+  const std::vector<Clip> clips = bundled_clips();
   for (const char* file : {"speech-commands-f16.apr", "speech-commands-q8_0.apr"}) {
-    auto loaded = models::load_whisper(test::model_file(std::string("speech-commands/") + file));
-    REQUIRE(loaded);
-    auto tokenizer = models::whisper_tokenizer(*loaded);
-    auto front_end = loaded->front_end();
-    REQUIRE((tokenizer && front_end));
-    auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
-    REQUIRE(decoder);
-    runtime::WhisperTranscriber transcriber(*decoder);
+    SpeechModel model(file);
+    runtime::WhisperTranscriber transcriber(*model.decoder);
     runtime::TranscribeOptions options;
     options.decode.language = "en";
-    references.clear();
-    references.seekg(0);
-    std::string line;
-    size_t errors = 0, words = 0, clips = 0;
-    while (std::getline(references, line)) {
-      const auto tab = line.find('\t');
-      REQUIRE(tab != std::string::npos);
-      auto audio = audio::read_audio(test::model_file("speech-commands/clips/" + line.substr(0, tab)));
-      REQUIRE(audio);
-      auto transcript = transcriber.transcribe_samples(audio->samples, *front_end, options, ThreadPool::global());
+    size_t errors = 0, words = 0;
+    for (const Clip& clip : clips) {
+      auto transcript = transcriber.transcribe_samples(clip.samples, *model.front_end, options, ThreadPool::global());
       REQUIRE(transcript);
-      const auto counted = eval::word_errors(line.substr(tab + 1), transcript->text);
-      INFO(file << ": " << line.substr(tab + 1) << " -> " << transcript->text);
+      const auto counted = eval::word_errors(clip.said, transcript->text);
+      INFO(file << ": " << clip.said << " -> " << transcript->text);
       errors += counted.errors;
       words += counted.words;
-      ++clips;
     }
-    INFO(file << ": " << errors << " word errors in " << words << " words, " << clips << " clips");
-    CHECK(clips == 100);
+    INFO(file << ": " << errors << " word errors in " << words << " words, " << clips.size() << " clips");
+    CHECK(clips.size() == 100);
     CHECK(static_cast<double>(errors) <= 0.10 * static_cast<double>(words));
   }
 }
@@ -164,34 +192,22 @@ TEST_CASE("speech-commands: transcripts of the bundled clips have a WER of at mo
 // here, not the text: the model was trained on one command per window and garbles windows
 // that hold several.
 TEST_CASE("speech-commands: 8 s windows stream as batch transcribes them", "[trained][whisper][stream]") {
-  auto loaded = models::load_whisper(test::model_file("speech-commands/speech-commands-q8_0.apr"));
-  REQUIRE(loaded);
-  REQUIRE(loaded->model->config().input_frames() == 800);
-  auto tokenizer = models::whisper_tokenizer(*loaded);
-  auto front_end = loaded->front_end();
-  REQUIRE((tokenizer && front_end));
-  auto decoder = runtime::WhisperDecoder::create(*loaded->model, std::move(tokenizer).value());
-  REQUIRE(decoder);
-  std::ifstream references(test::model_file("speech-commands/clips/references.tsv"));
-  REQUIRE(references);
+  SpeechModel model("speech-commands-q8_0.apr");
+  const models::WhisperConfig& config = model.loaded.model->config();
+  REQUIRE(config.input_frames() == 800);
+  const std::vector<Clip> clips = bundled_clips();
+  REQUIRE(clips.size() >= 10);
   std::vector<float> samples;
-  std::string line;
-  for (int clip = 0; clip < 10 && std::getline(references, line); ++clip) {
-    const auto tab = line.find('\t');
-    REQUIRE(tab != std::string::npos);
-    auto audio = audio::read_audio(test::model_file("speech-commands/clips/" + line.substr(0, tab)));
-    REQUIRE(audio);
-    samples.insert(samples.end(), audio->samples.begin(), audio->samples.end());
-  }
+  for (size_t i = 0; i < 10; ++i) samples.insert(samples.end(), clips[i].samples.begin(), clips[i].samples.end());
   runtime::TranscribeOptions options;
   options.decode.language = "en";
   options.temperatures = {0.0f};
-  runtime::WhisperTranscriber transcriber(*decoder);
-  auto batch = transcriber.transcribe_samples(samples, *front_end, options, ThreadPool::global());
+  runtime::WhisperTranscriber transcriber(*model.decoder);
+  auto batch = transcriber.transcribe_samples(samples, *model.front_end, options, ThreadPool::global());
   REQUIRE(batch);
-  REQUIRE(samples.size() > 2 * runtime::window_samples(loaded->model->config()));
+  REQUIRE(samples.size() > 2 * runtime::window_samples(config));
 
-  auto stream = runtime::WhisperStream::create(*decoder, *front_end, options, ThreadPool::global(), 0.0);
+  auto stream = runtime::WhisperStream::create(*model.decoder, *model.front_end, options, ThreadPool::global(), 0.0);
   REQUIRE(stream);
   const size_t chunk = 8000;  // 0.5 s
   size_t first_commit_at = 0;
@@ -201,7 +217,7 @@ TEST_CASE("speech-commands: 8 s windows stream as batch transcribes them", "[tra
     REQUIRE(update);
     if (!update->committed.empty() && first_commit_at == 0) first_commit_at = at + n;
   }
-  const size_t window = runtime::window_samples(loaded->model->config());
+  const size_t window = runtime::window_samples(config);
   CHECK(window == 128000);
   CHECK(first_commit_at >= window);
   CHECK(first_commit_at < window + 2 * chunk);
