@@ -75,8 +75,16 @@ void dot_rows(const typename W::Block* row, const float* x, size_t n, float* out
     for (size_t r = 0; r < kRows; ++r) {
       for (size_t a = 0; a < 4; ++a) acc[r][a] = Batch(0.0f);
     }
+    // Decode streams these rows once. 16-bit rows want the next lines prefetched (F16 decode at
+    // Qwen2-0.5B dims: 0.945 -> 1.005 of the bandwidth bound); F32 rows lost 8% with it.
+    constexpr bool kPrefetch = sizeof(typename W::Block) == 2;
+    constexpr size_t step_bytes = 4 * width * sizeof(typename W::Block);
     size_t i = 0;
     for (; i + 4 * width <= n; i += 4 * width) {
+      if constexpr (kPrefetch) {
+        const char* ahead = reinterpret_cast<const char*>(row + i) + kPrefetchBytes;
+        for (size_t line = 0; line < step_bytes; line += 64) __builtin_prefetch(ahead + line, 0, 3);
+      }
       for (size_t a = 0; a < 4; ++a) {
         const Batch w = load_as_float<W, Arch>(row, i + a * width);
         for (size_t r = 0; r < kRows; ++r) acc[r][a] = xsimd::fma(w, Batch::load_unaligned(x + r * n + i + a * width), acc[r][a]);
