@@ -10,6 +10,14 @@
 #
 # Environment: DTYPES (default q8_0,q4_0), THREADS (2), PP (128,512), TG (64), RUNS (3),
 # APR_BUILD (default <repo>/build-perf).
+# LLAMA_CMAKE_FLAGS (more CMake arguments for llama.cpp, split at spaces). CMake also reads
+# CFLAGS/CXXFLAGS when it first configures OUT_DIR: on the Intel Xeon VM, whose CPU flags list
+# AMX, GGML_NATIVE's AMX kernels crash in ldtilecfg on Q8_0/Q4_0; CFLAGS and CXXFLAGS set to
+# "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" build llama.cpp without them.
+#
+# A llama.cpp source without GitHub: node-llama-cpp's npm package carries the whole tree as a git
+# bundle (npm pack node-llama-cpp --ignore-scripts; tar xzf node-llama-cpp-*.tgz;
+# git clone package/llama/gitRelease.bundle /tmp/llama.cpp).
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -34,7 +42,7 @@ apr_build=${APR_BUILD:-$repo/build-perf}
 
 echo "building llama-bench from $src into $out" >&2
 cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >&2
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF ${LLAMA_CMAKE_FLAGS:-} >&2
 cmake --build "$out" --target llama-bench -j"$(nproc)" >&2
 
 echo "building apr's bench_qwen2_moe into $apr_build" >&2
