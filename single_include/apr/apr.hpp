@@ -19,11 +19,12 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 #include <span>
+#include <utility>
 
 namespace apr {
 
@@ -38,46 +39,87 @@ class AlignedBuffer {
   /// An empty buffer.
   AlignedBuffer() = default;
   /// `bytes` zeroed bytes; throws std::bad_alloc when memory is exhausted. Buffers of 2 MiB and
-  /// more are 2 MiB aligned and advised to use transparent huge pages: streaming weights through
-  /// fewer TLB entries measured ~10% more bandwidth for decode here.
+  /// more are 2 MiB aligned and advised to use transparent huge pages (streaming weights through
+  /// fewer TLB entries measured ~10% more bandwidth for decode here); they are anonymous
+  /// mappings, whose pages the kernel zeroes on first touch, so a cache sized for the longest
+  /// input costs memory and time only for the part an input fills.
   explicit AlignedBuffer(size_t bytes) : size_(bytes) {
     if (bytes == 0) return;
-    const size_t alignment = bytes >= kHugePage ? kHugePage : kAlignment;
-    const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-    data_.reset(static_cast<std::byte*>(std::aligned_alloc(alignment, rounded)));
-    if (!data_) throw std::bad_alloc();
-    if (alignment == kHugePage) ::madvise(data_.get(), rounded, MADV_HUGEPAGE);
-    std::memset(data_.get(), 0, rounded);
+    if (bytes < kHugePage) {
+      const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+      data_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded));
+      if (data_ == nullptr) throw std::bad_alloc();
+      std::memset(data_, 0, rounded);
+      return;
+    }
+    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    mapped_ = rounded + kHugePage;  // room to start on a 2 MiB boundary
+    void* base = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    base_ = base;
+    const auto address = reinterpret_cast<uintptr_t>(base);
+    data_ = reinterpret_cast<std::byte*>((address + kHugePage - 1) / kHugePage * kHugePage);
+    ::madvise(data_, rounded, MADV_HUGEPAGE);
   }
+  /// Takes `other`'s bytes, leaving it empty.
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), base_(std::exchange(other.base_, nullptr)),
+        mapped_(std::exchange(other.mapped_, 0)), size_(std::exchange(other.size_, 0)) {}
+  /// Frees these bytes and takes `other`'s, leaving it empty.
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      base_ = std::exchange(other.base_, nullptr);
+      mapped_ = std::exchange(other.mapped_, 0);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  /// Not copyable.
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  /// Not copyable.
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  /// Frees the bytes.
+  ~AlignedBuffer() { release(); }
 
   /// First byte (nullptr when empty).
-  [[nodiscard]] std::byte* data() noexcept { return data_.get(); }
+  [[nodiscard]] std::byte* data() noexcept { return data_; }
   /// First byte (nullptr when empty).
-  [[nodiscard]] const std::byte* data() const noexcept { return data_.get(); }
+  [[nodiscard]] const std::byte* data() const noexcept { return data_; }
   /// Size in bytes.
   [[nodiscard]] size_t size() const noexcept { return size_; }
   /// True when the buffer holds no bytes.
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   /// The bytes as a span.
-  [[nodiscard]] std::span<std::byte> bytes() noexcept { return {data_.get(), size_}; }
+  [[nodiscard]] std::span<std::byte> bytes() noexcept { return {data_, size_}; }
   /// The bytes as a span.
-  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {data_.get(), size_}; }
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
   /// The bytes viewed as an array of T (size() / sizeof(T) elements).
   template <class T>
   [[nodiscard]] std::span<T> as() noexcept {
-    return {reinterpret_cast<T*>(data_.get()), size_ / sizeof(T)};
+    return {reinterpret_cast<T*>(data_), size_ / sizeof(T)};
   }
   /// The bytes viewed as an array of const T (size() / sizeof(T) elements).
   template <class T>
   [[nodiscard]] std::span<const T> as() const noexcept {
-    return {reinterpret_cast<const T*>(data_.get()), size_ / sizeof(T)};
+    return {reinterpret_cast<const T*>(data_), size_ / sizeof(T)};
   }
 
  private:
-  struct Free {
-    void operator()(std::byte* p) const noexcept { std::free(p); }
-  };
-  std::unique_ptr<std::byte, Free> data_;
+  void release() noexcept {
+    if (base_ != nullptr) {
+      ::munmap(base_, mapped_);
+    } else {
+      std::free(data_);
+    }
+    data_ = nullptr;
+    base_ = nullptr;
+  }
+
+  std::byte* data_ = nullptr;
+  void* base_ = nullptr;  ///< the mapping of a buffer of kHugePage bytes or more (else nullptr: data_ is from aligned_alloc)
+  size_t mapped_ = 0;     ///< bytes mapped at base_
   size_t size_ = 0;
 };
 
@@ -132,7 +174,6 @@ class AlignedArray {
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 
 // ---- apr/core/half.hpp ----
 /// @file half.hpp
@@ -344,7 +385,6 @@ inline void dequantize_apr_q8(const uint8_t* in, size_t n, float* y) {
 /// @file result.hpp
 /// @brief apr::Error and apr::Result<T>: errors as values, never exceptions across the library boundary.
 
-#include <utility>
 #include <variant>
 
 #include <fmt/format.h>
@@ -1181,6 +1221,7 @@ struct TensorView {
 /// briefly between jobs (decode issues hundreds of small jobs per token) and then sleep.
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -2770,13 +2811,14 @@ class KvCacheLayer {
     }
   }
 
-  /// Copies slots [0, slots) of `other`, a layer of the same geometry and dtype (beam search
-  /// hands one sequence's cache to another).
+  /// Copies slots [0, slots) of `other`, a layer of the same heads, head_dim and dtype whose
+  /// capacity may differ (beam search hands one sequence's cache to another; a stream starts
+  /// from a compact copy of a common prefix).
   void copy_from(const KvCacheLayer& other, size_t slots) {
     const size_t bytes = element_bytes();
-    slots = std::min(slots, capacity_);
+    slots = std::min({slots, capacity_, other.capacity_});
     for (size_t row = 0; row < kv_heads_ * head_dim_; ++row) {
-      std::copy_n(other.keys_.data() + row * capacity_ * bytes, slots * bytes, keys_.data() + row * capacity_ * bytes);
+      std::copy_n(other.keys_.data() + row * other.capacity_ * bytes, slots * bytes, keys_.data() + row * capacity_ * bytes);
     }
     std::copy_n(other.values_.data(), slots * kv_heads_ * head_dim_ * bytes, values_.data());
   }
@@ -12115,19 +12157,43 @@ struct VoxtralStreamOptions {
   size_t encoder_batch_tokens = 1;
 };
 
+template <WeightDtype W>
+class VoxtralStreamStart;
+
 /// Streaming greedy transcription: feed() audio, take the ids it decides, finish() at the end.
+///
+/// Every stream first runs the left pad (silence) alone through the log-mel and the encoder;
+/// a stream built from a VoxtralStreamStart copies that work instead of doing it.
 template <WeightDtype W>
 class VoxtralStream {
  public:
-  /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must outlive it).
+  /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must
+  /// outlive it); it runs the left pad at its first feed() or finish().
   VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool, const VoxtralStreamOptions& options = {})
       : model_(&model), front_end_(&front_end), pool_(&pool), encoder_(model.start_encoder()), decoder_(model.start_decoder()),
         signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()),
         batch_tokens_(std::max<size_t>(options.encoder_batch_tokens, 1)) {}
 
+  /// A stream that starts from `start` (its model and front end must outlive the stream): the
+  /// same ids as a stream that runs the left pad itself, without that work.
+  VoxtralStream(const VoxtralStreamStart<W>& start, ThreadPool& pool, const VoxtralStreamOptions& options = {})
+      : VoxtralStream(*start.model_, *start.front_end_, pool, options) {
+    encoder_.mel_tail = start.encoder_.mel_tail;
+    encoder_.conv_tail = start.encoder_.conv_tail;
+    encoder_.pending = start.encoder_.pending;
+    encoder_.position = start.encoder_.position;
+    for (size_t l = 0; l < encoder_.caches.size(); ++l) encoder_.caches[l].copy_from(start.encoder_.caches[l], start.encoder_.position);
+    signal_ = start.signal_;
+    signal_offset_ = start.signal_offset_;
+    frames_ = start.frames_;
+    audio_ = start.audio_;
+    padded_ = true;
+  }
+
   /// Adds `samples` (16 kHz mono); returns the ids decided because of them (none once EOS was decided).
   Result<std::vector<int32_t>> feed(std::span<const float> samples) {
     if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: feed() after finish()");
+    if (auto padded = run_left_pad(); !padded) return std::move(padded).error();
     for (size_t i = 0; i < samples.size(); ++i) {
       if (!std::isfinite(samples[i])) return make_error(ErrorCode::invalid_argument, "voxtral stream: sample {} is not finite", audio_samples_ + i);
     }
@@ -12149,6 +12215,7 @@ class VoxtralStream {
   /// Ends the audio: adds the right padding, runs the frames and positions left; returns the last ids.
   Result<std::vector<int32_t>> finish() {
     if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: finish() called twice");
+    if (auto padded = run_left_pad(); !padded) return std::move(padded).error();
     finished_ = true;
     const VoxtralConfig& c = model_->config();
     const size_t unit = c.samples_per_token;
@@ -12167,6 +12234,20 @@ class VoxtralStream {
   [[nodiscard]] size_t samples() const noexcept { return audio_samples_; }
 
  private:
+  friend class VoxtralStreamStart<W>;
+
+  /// Runs the frames that read only the left pad (once): every stream's first encoder call,
+  /// whatever audio follows, so a copy of its result (VoxtralStreamStart) is exact.
+  Result<void> run_left_pad() {
+    if (padded_) return ok();
+    padded_ = true;
+    const size_t half = audio::kFftSize / 2;
+    if (known_ < half) return ok();
+    auto ids = advance((known_ - half) / audio::kHopLength + 1);  // the prompt needs more positions than the pad gives: no ids
+    if (!ids) return std::move(ids).error();
+    return ok();
+  }
+
   /// Computes log-mel frames up to `end`, encodes them and decodes every position they complete.
   Result<std::vector<int32_t>> advance(size_t end) {
     const size_t before = ids_.size();
@@ -12222,7 +12303,51 @@ class VoxtralStream {
   std::vector<float> audio_;   ///< audio embeddings from position audio_offset_ on, not yet decoded
   size_t audio_offset_ = 0;
   std::vector<int32_t> ids_;
+  bool padded_ = false;        ///< the left pad ran (run_left_pad())
   bool finished_ = false;
+};
+
+/// What every VoxtralStream over one model starts with: the left pad (silence) through the
+/// log-mel and the encoder, the same work for every stream (at the real dims 32 tokens of
+/// audio, about 0.8 s of Q4_0 encoder time on 2 threads). A caller that streams more than once
+/// computes it once and builds each stream from it (VoxtralTranscriberOf does).
+template <WeightDtype W>
+class VoxtralStreamStart {
+ public:
+  /// Runs the left pad over `model` and `front_end` (both kept by reference: they must outlive
+  /// the start and the streams built from it) on `pool`.
+  static Result<VoxtralStreamStart> compute(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool) {
+    VoxtralStream<W> stream(model, front_end, pool);
+    if (auto padded = stream.run_left_pad(); !padded) return std::move(padded).error();
+    VoxtralStreamStart start(model, front_end);
+    auto& encoder = stream.encoder_;
+    start.encoder_.mel_tail = std::move(encoder.mel_tail);
+    start.encoder_.conv_tail = std::move(encoder.conv_tail);
+    start.encoder_.pending = std::move(encoder.pending);
+    start.encoder_.position = encoder.position;
+    for (const nn::KvCacheLayer& cache : encoder.caches) {  // only the pad's positions: a compact copy
+      start.encoder_.caches.emplace_back(std::max<size_t>(encoder.position, 1), cache.kv_heads(), cache.head_dim(), cache.dtype());
+      start.encoder_.caches.back().copy_from(cache, encoder.position);
+    }
+    start.signal_ = std::move(stream.signal_);
+    start.signal_offset_ = stream.signal_offset_;
+    start.frames_ = stream.frames_;
+    start.audio_ = std::move(stream.audio_);
+    return start;
+  }
+
+ private:
+  friend class VoxtralStream<W>;
+
+  VoxtralStreamStart(const VoxtralRealtime<W>& model, const audio::LogMel& front_end) : model_(&model), front_end_(&front_end) {}
+
+  const VoxtralRealtime<W>* model_;
+  const audio::LogMel* front_end_;
+  typename VoxtralRealtime<W>::EncoderState encoder_;  ///< after the pad; caches of the pad's positions only
+  std::vector<float> signal_;                          ///< the stream's padded-signal tail from signal_offset_ on
+  size_t signal_offset_ = 0;
+  size_t frames_ = 0;                                  ///< log-mel frames the pad completes
+  std::vector<float> audio_;                           ///< audio embeddings the pad completes
 };
 
 /// Greedy offline transcription of 16 kHz `samples`: the ids a VoxtralStream fed all at once gives.
@@ -12351,8 +12476,9 @@ class VoxtralTranscriber {
   [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
   /// The matmul dtype the model runs in.
   [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
-  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the default options.
-  virtual void start(const VoxtralStreamOptions& options) = 0;
+  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the
+  /// default options. The first call also runs the left pad that every stream starts from.
+  virtual Result<void> start(const VoxtralStreamOptions& options) = 0;
   /// Adds 16 kHz samples to the stream; returns the ids they decided.
   virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
   /// Ends the stream; returns the last ids.
@@ -12368,13 +12494,26 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
       : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
   [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
   [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
-  void start(const VoxtralStreamOptions& options) override { stream_.emplace(*model_, front_end_, *pool_, options); }
+  Result<void> start(const VoxtralStreamOptions& options) override {
+    stream_.reset();
+    if (!start_) {
+      auto computed = VoxtralStreamStart<W>::compute(*model_, front_end_, *pool_);
+      if (!computed) return std::move(computed).error();
+      start_.emplace(std::move(computed).value());
+    }
+    stream_.emplace(*start_, *pool_, options);
+    return ok();
+  }
   Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
-    if (!stream_) start({});
+    if (!stream_) {
+      if (auto started = start({}); !started) return std::move(started).error();
+    }
     return stream_->feed(samples);
   }
   Result<std::vector<int32_t>> finish() override {
-    if (!stream_) start({});
+    if (!stream_) {
+      if (auto started = start({}); !started) return std::move(started).error();
+    }
     auto rest = stream_->finish();
     stream_.reset();
     return rest;
@@ -12384,6 +12523,7 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
   std::unique_ptr<VoxtralRealtime<W>> model_;
   audio::LogMel front_end_;
   ThreadPool* pool_;
+  std::optional<VoxtralStreamStart<W>> start_;  ///< computed at the first start(), shared by every stream after
   std::optional<VoxtralStream<W>> stream_;
 };
 

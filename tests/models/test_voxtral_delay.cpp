@@ -39,7 +39,7 @@ TEST_CASE("a model loaded with another delay streams what it decodes offline", "
     CHECK((*model)->config().delay_ms() == delay);
     auto run = [&](size_t chunk) {
       std::vector<int32_t> ids;
-      (*model)->start({});
+      REQUIRE((*model)->start({}));
       for (size_t at = 0; at < audio->samples.size(); at += chunk) {
         auto decided = (*model)->feed(std::span<const float>(audio->samples).subspan(at, std::min(chunk, audio->samples.size() - at)));
         REQUIRE(decided);

@@ -135,6 +135,15 @@ TEST_CASE("voxtral-micro streams the reference's greedy ids in chunks of any siz
       CHECK(ids == *offline);
       CHECK_FALSE(stream.feed(samples.subspan(0, 10)));
     }
+    // streams built from one VoxtralStreamStart (the left pad run once) decide the same ids, every time
+    auto start = models::VoxtralStreamStart<F32>::compute(**model, *front_end, ThreadPool::global());
+    REQUIRE(start);
+    for (int run = 0; run < 2; ++run) {
+      models::VoxtralStream<F32> stream(*start, ThreadPool::global());
+      for (size_t first = 0; first < samples.size(); first += 1280) REQUIRE(stream.feed(samples.subspan(first, std::min<size_t>(1280, samples.size() - first))));
+      REQUIRE(stream.finish());
+      CHECK(stream.ids() == *offline);
+    }
   }
 }
 
@@ -144,7 +153,7 @@ TEST_CASE("load_voxtral opens Mistral's folder and an APR file with the params i
   auto speech = audio::read_audio(test::fixture("whisper/audio/a_hello.wav"));
   REQUIRE(speech);
   auto transcribe = [&](models::VoxtralTranscriber& model) {
-    model.start({});
+    REQUIRE(model.start({}));
     auto ids = model.feed(speech->samples);
     REQUIRE(ids);
     auto rest = model.finish();

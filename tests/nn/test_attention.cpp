@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "apr/nn/attention.hpp"
@@ -86,4 +87,23 @@ TEST_CASE("KV cache slots wrap at capacity; keys are stored transposed per head"
   REQUIRE(cache.key_at(3, 1, 0) == 6.0f);
   REQUIRE(reinterpret_cast<const float*>(cache.keys_transposed(1))[0] == 6.0f);  // head 1, dim 0, slot 0
   REQUIRE(reinterpret_cast<const float*>(cache.value(3))[1] == 8.0f);
+}
+
+TEST_CASE("KV cache copy_from copies the first slots between layers of different capacity", "[attention]") {
+  for (const DType dtype : {DType::f32, DType::f16}) {
+    KvCacheLayer big(10, 2, 3, dtype), compact(4, 2, 3, dtype), again(10, 2, 3, dtype);
+    for (size_t p = 0; p < 4; ++p) {
+      const float key[] = {float(p), float(p) + 0.5f, 1, 2, 3, float(p) * 2}, value[] = {4, 5, 6, float(p), 8, 9};
+      big.store(p, key, value);
+    }
+    compact.copy_from(big, 4);
+    again.copy_from(compact, 4);
+    for (size_t p = 0; p < 4; ++p) {
+      for (size_t h = 0; h < 2; ++h) {
+        for (size_t d = 0; d < 3; ++d) CHECK(again.key_at(p, h, d) == big.key_at(p, h, d));
+      }
+      CHECK(std::memcmp(again.value(p), big.value(p), 6 * big.element_bytes()) == 0);
+    }
+    CHECK(again.key_at(4, 0, 0) == 0.0f);  // slots past the copy stay empty
+  }
 }

@@ -158,6 +158,8 @@ int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype,
                              token_ms, token_ms));
   }
 
+  const models::VoxtralStreamOptions options{.encoder_batch_tokens = flags.encoder_batch_ms / token_ms};
+
   // one stream: `read` fills a chunk and returns how many samples it holds (0 at the end)
   auto transcribe = [&](const std::string& source, const std::function<Result<size_t>(std::span<float>)>& read, size_t chunk) -> Result<nlohmann::json> {
     const auto start = std::chrono::steady_clock::now();
@@ -174,7 +176,7 @@ int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype,
       }
       std::fflush(stdout);
     };
-    model.start({.encoder_batch_tokens = flags.encoder_batch_ms / token_ms});
+    if (auto started = model.start(options); !started) return std::move(started).error();
     size_t samples = 0;
     for (;;) {
       auto got = read(buffer);
@@ -205,6 +207,8 @@ int transcribe_voxtral(const TranscribeFlags& flags, std::optional<DType> dtype,
   nlohmann::json results = nlohmann::json::array();
   const size_t token_samples = model.config().samples_per_token;
   if (flags.mic) {
+    // the left pad runs before capture starts, so the first chunks are not held up by it
+    if (auto started = model.start(options); !started) return report(started.error());
     auto microphone = audio::Microphone::open(flags.mic_device);
     if (!microphone) return report(microphone.error());
     stop_capture = false;

@@ -32,8 +32,9 @@ class VoxtralTranscriber {
   [[nodiscard]] virtual const VoxtralConfig& config() const noexcept = 0;
   /// The matmul dtype the model runs in.
   [[nodiscard]] virtual DType weight_dtype() const noexcept = 0;
-  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the default options.
-  virtual void start(const VoxtralStreamOptions& options) = 0;
+  /// Begins a new stream (dropping any unfinished one); feed() without it starts one with the
+  /// default options. The first call also runs the left pad that every stream starts from.
+  virtual Result<void> start(const VoxtralStreamOptions& options) = 0;
   /// Adds 16 kHz samples to the stream; returns the ids they decided.
   virtual Result<std::vector<int32_t>> feed(std::span<const float> samples) = 0;
   /// Ends the stream; returns the last ids.
@@ -49,13 +50,26 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
       : model_(std::move(model)), front_end_(std::move(front_end)), pool_(&pool) {}
   [[nodiscard]] const VoxtralConfig& config() const noexcept override { return model_->config(); }
   [[nodiscard]] DType weight_dtype() const noexcept override { return W::dtype; }
-  void start(const VoxtralStreamOptions& options) override { stream_.emplace(*model_, front_end_, *pool_, options); }
+  Result<void> start(const VoxtralStreamOptions& options) override {
+    stream_.reset();
+    if (!start_) {
+      auto computed = VoxtralStreamStart<W>::compute(*model_, front_end_, *pool_);
+      if (!computed) return std::move(computed).error();
+      start_.emplace(std::move(computed).value());
+    }
+    stream_.emplace(*start_, *pool_, options);
+    return ok();
+  }
   Result<std::vector<int32_t>> feed(std::span<const float> samples) override {
-    if (!stream_) start({});
+    if (!stream_) {
+      if (auto started = start({}); !started) return std::move(started).error();
+    }
     return stream_->feed(samples);
   }
   Result<std::vector<int32_t>> finish() override {
-    if (!stream_) start({});
+    if (!stream_) {
+      if (auto started = start({}); !started) return std::move(started).error();
+    }
     auto rest = stream_->finish();
     stream_.reset();
     return rest;
@@ -65,6 +79,7 @@ class VoxtralTranscriberOf final : public VoxtralTranscriber {
   std::unique_ptr<VoxtralRealtime<W>> model_;
   audio::LogMel front_end_;
   ThreadPool* pool_;
+  std::optional<VoxtralStreamStart<W>> start_;  ///< computed at the first start(), shared by every stream after
   std::optional<VoxtralStream<W>> stream_;
 };
 

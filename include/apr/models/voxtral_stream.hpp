@@ -31,19 +31,43 @@ struct VoxtralStreamOptions {
   size_t encoder_batch_tokens = 1;
 };
 
+template <WeightDtype W>
+class VoxtralStreamStart;
+
 /// Streaming greedy transcription: feed() audio, take the ids it decides, finish() at the end.
+///
+/// Every stream first runs the left pad (silence) alone through the log-mel and the encoder;
+/// a stream built from a VoxtralStreamStart copies that work instead of doing it.
 template <WeightDtype W>
 class VoxtralStream {
  public:
-  /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must outlive it).
+  /// A stream over `model` and the log-mel `front_end` (both kept by reference: they must
+  /// outlive it); it runs the left pad at its first feed() or finish().
   VoxtralStream(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool, const VoxtralStreamOptions& options = {})
       : model_(&model), front_end_(&front_end), pool_(&pool), encoder_(model.start_encoder()), decoder_(model.start_decoder()),
         signal_(model.config().n_left_pad_tokens * model.config().samples_per_token, 0.0f), known_(signal_.size()),
         batch_tokens_(std::max<size_t>(options.encoder_batch_tokens, 1)) {}
 
+  /// A stream that starts from `start` (its model and front end must outlive the stream): the
+  /// same ids as a stream that runs the left pad itself, without that work.
+  VoxtralStream(const VoxtralStreamStart<W>& start, ThreadPool& pool, const VoxtralStreamOptions& options = {})
+      : VoxtralStream(*start.model_, *start.front_end_, pool, options) {
+    encoder_.mel_tail = start.encoder_.mel_tail;
+    encoder_.conv_tail = start.encoder_.conv_tail;
+    encoder_.pending = start.encoder_.pending;
+    encoder_.position = start.encoder_.position;
+    for (size_t l = 0; l < encoder_.caches.size(); ++l) encoder_.caches[l].copy_from(start.encoder_.caches[l], start.encoder_.position);
+    signal_ = start.signal_;
+    signal_offset_ = start.signal_offset_;
+    frames_ = start.frames_;
+    audio_ = start.audio_;
+    padded_ = true;
+  }
+
   /// Adds `samples` (16 kHz mono); returns the ids decided because of them (none once EOS was decided).
   Result<std::vector<int32_t>> feed(std::span<const float> samples) {
     if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: feed() after finish()");
+    if (auto padded = run_left_pad(); !padded) return std::move(padded).error();
     for (size_t i = 0; i < samples.size(); ++i) {
       if (!std::isfinite(samples[i])) return make_error(ErrorCode::invalid_argument, "voxtral stream: sample {} is not finite", audio_samples_ + i);
     }
@@ -65,6 +89,7 @@ class VoxtralStream {
   /// Ends the audio: adds the right padding, runs the frames and positions left; returns the last ids.
   Result<std::vector<int32_t>> finish() {
     if (finished_) return make_error(ErrorCode::invalid_argument, "voxtral stream: finish() called twice");
+    if (auto padded = run_left_pad(); !padded) return std::move(padded).error();
     finished_ = true;
     const VoxtralConfig& c = model_->config();
     const size_t unit = c.samples_per_token;
@@ -83,6 +108,20 @@ class VoxtralStream {
   [[nodiscard]] size_t samples() const noexcept { return audio_samples_; }
 
  private:
+  friend class VoxtralStreamStart<W>;
+
+  /// Runs the frames that read only the left pad (once): every stream's first encoder call,
+  /// whatever audio follows, so a copy of its result (VoxtralStreamStart) is exact.
+  Result<void> run_left_pad() {
+    if (padded_) return ok();
+    padded_ = true;
+    const size_t half = audio::kFftSize / 2;
+    if (known_ < half) return ok();
+    auto ids = advance((known_ - half) / audio::kHopLength + 1);  // the prompt needs more positions than the pad gives: no ids
+    if (!ids) return std::move(ids).error();
+    return ok();
+  }
+
   /// Computes log-mel frames up to `end`, encodes them and decodes every position they complete.
   Result<std::vector<int32_t>> advance(size_t end) {
     const size_t before = ids_.size();
@@ -138,7 +177,51 @@ class VoxtralStream {
   std::vector<float> audio_;   ///< audio embeddings from position audio_offset_ on, not yet decoded
   size_t audio_offset_ = 0;
   std::vector<int32_t> ids_;
+  bool padded_ = false;        ///< the left pad ran (run_left_pad())
   bool finished_ = false;
+};
+
+/// What every VoxtralStream over one model starts with: the left pad (silence) through the
+/// log-mel and the encoder, the same work for every stream (at the real dims 32 tokens of
+/// audio, about 0.8 s of Q4_0 encoder time on 2 threads). A caller that streams more than once
+/// computes it once and builds each stream from it (VoxtralTranscriberOf does).
+template <WeightDtype W>
+class VoxtralStreamStart {
+ public:
+  /// Runs the left pad over `model` and `front_end` (both kept by reference: they must outlive
+  /// the start and the streams built from it) on `pool`.
+  static Result<VoxtralStreamStart> compute(const VoxtralRealtime<W>& model, const audio::LogMel& front_end, ThreadPool& pool) {
+    VoxtralStream<W> stream(model, front_end, pool);
+    if (auto padded = stream.run_left_pad(); !padded) return std::move(padded).error();
+    VoxtralStreamStart start(model, front_end);
+    auto& encoder = stream.encoder_;
+    start.encoder_.mel_tail = std::move(encoder.mel_tail);
+    start.encoder_.conv_tail = std::move(encoder.conv_tail);
+    start.encoder_.pending = std::move(encoder.pending);
+    start.encoder_.position = encoder.position;
+    for (const nn::KvCacheLayer& cache : encoder.caches) {  // only the pad's positions: a compact copy
+      start.encoder_.caches.emplace_back(std::max<size_t>(encoder.position, 1), cache.kv_heads(), cache.head_dim(), cache.dtype());
+      start.encoder_.caches.back().copy_from(cache, encoder.position);
+    }
+    start.signal_ = std::move(stream.signal_);
+    start.signal_offset_ = stream.signal_offset_;
+    start.frames_ = stream.frames_;
+    start.audio_ = std::move(stream.audio_);
+    return start;
+  }
+
+ private:
+  friend class VoxtralStream<W>;
+
+  VoxtralStreamStart(const VoxtralRealtime<W>& model, const audio::LogMel& front_end) : model_(&model), front_end_(&front_end) {}
+
+  const VoxtralRealtime<W>* model_;
+  const audio::LogMel* front_end_;
+  typename VoxtralRealtime<W>::EncoderState encoder_;  ///< after the pad; caches of the pad's positions only
+  std::vector<float> signal_;                          ///< the stream's padded-signal tail from signal_offset_ on
+  size_t signal_offset_ = 0;
+  size_t frames_ = 0;                                  ///< log-mel frames the pad completes
+  std::vector<float> audio_;                           ///< audio embeddings the pad completes
 };
 
 /// Greedy offline transcription of 16 kHz `samples`: the ids a VoxtralStream fed all at once gives.

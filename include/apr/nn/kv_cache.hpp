@@ -42,13 +42,14 @@ class KvCacheLayer {
     }
   }
 
-  /// Copies slots [0, slots) of `other`, a layer of the same geometry and dtype (beam search
-  /// hands one sequence's cache to another).
+  /// Copies slots [0, slots) of `other`, a layer of the same heads, head_dim and dtype whose
+  /// capacity may differ (beam search hands one sequence's cache to another; a stream starts
+  /// from a compact copy of a common prefix).
   void copy_from(const KvCacheLayer& other, size_t slots) {
     const size_t bytes = element_bytes();
-    slots = std::min(slots, capacity_);
+    slots = std::min({slots, capacity_, other.capacity_});
     for (size_t row = 0; row < kv_heads_ * head_dim_; ++row) {
-      std::copy_n(other.keys_.data() + row * capacity_ * bytes, slots * bytes, keys_.data() + row * capacity_ * bytes);
+      std::copy_n(other.keys_.data() + row * other.capacity_ * bytes, slots * bytes, keys_.data() + row * capacity_ * bytes);
     }
     std::copy_n(other.values_.data(), slots * kv_heads_ * head_dim_ * bytes, values_.data());
   }
