@@ -107,3 +107,36 @@ TEST_CASE("KV cache copy_from copies the first slots between layers of different
     CHECK(again.key_at(4, 0, 0) == 0.0f);  // slots past the copy stay empty
   }
 }
+
+TEST_CASE("attend gives a row the same bits in a block of rows as alone", "[attention]") {
+  // one query head per kv head (Voxtral's encoder), groups of 4 and 7; 37 rows: blocks of 4 and a
+  // partial one, keys in whole vectors and in scalar tails
+  const AttentionShape base = GENERATE(AttentionShape{4, 4, 64, 0}, AttentionShape{8, 2, 24, 0}, AttentionShape{14, 2, 64, 0});
+  const size_t positions = 37, chunk = 16;
+  const size_t kv_width = base.n_kv_heads * base.head_dim, q_width = base.n_heads * base.head_dim;
+  const auto keys = test::random_floats(positions * kv_width, 4);
+  const auto values = test::random_floats(positions * kv_width, 5);
+  const auto queries = test::random_floats(positions * q_width, 6, -3.0f, 3.0f);
+  ThreadPool pool(2);
+  for (size_t window : {size_t{0}, size_t{8}}) {
+    for (DType dtype : {DType::f32, DType::f16}) {
+      AttentionShape shape = base;
+      shape.window = window;
+      const size_t capacity = window == 0 ? positions : window + chunk;
+      AttentionScratch scratch(pool.size(), positions, shape.n_heads / shape.n_kv_heads, shape.head_dim);
+      KvCacheLayer blocked_cache(capacity, shape.n_kv_heads, shape.head_dim, dtype), single_cache(capacity, shape.n_kv_heads, shape.head_dim, dtype);
+      std::vector<float> blocked(positions * q_width), single(positions * q_width);
+      for (size_t start = 0; start < positions; start += chunk) {
+        const size_t n = std::min(chunk, positions - start);
+        for (size_t t = start; t < start + n; ++t) blocked_cache.store(t, &keys[t * kv_width], &values[t * kv_width]);
+        attend(&queries[start * q_width], n, start, blocked_cache, shape, &blocked[start * q_width], scratch, pool);
+      }
+      for (size_t t = 0; t < positions; ++t) {
+        single_cache.store(t, &keys[t * kv_width], &values[t * kv_width]);
+        attend(&queries[t * q_width], 1, t, single_cache, shape, &single[t * q_width], scratch, pool);
+      }
+      INFO("heads " << shape.n_heads << "/" << shape.n_kv_heads << ", window " << window << ", " << to_string(dtype));
+      CHECK(std::memcmp(blocked.data(), single.data(), blocked.size() * sizeof(float)) == 0);
+    }
+  }
+}
