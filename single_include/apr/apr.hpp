@@ -3042,20 +3042,19 @@ inline void attend(const float* q, size_t n, size_t first_position, const KvCach
 
       // each row over its own keys: softmax, then the values four at a time and one by one, the
       // rows interleaved so the value rows they share are read from cache once
+      auto output = [&](size_t r, size_t g) { return out + (t0 + r) * q_width + (kv_head * group + g) * shape.head_dim; };
       size_t first_key[kAttentionRowBlock], keys[kAttentionRowBlock], most_keys = 0;
       for (size_t r = 0; r < rows; ++r) {
         first_key[r] = detail::first_visible(first_position + t0 + r, shape.window);
-        keys[r] = visible_keys(t0 + r);
+        keys[r] = first_position + t0 + r + 1 - first_key[r];
         most_keys = std::max(most_keys, keys[r]);
         for (size_t g = 0; g < group; ++g) {
           float*& row_scores = scores[r * group + g];
           row_scores += first_key[r] - union_first;
           simd::softmax(row_scores, keys[r]);
-          float* result = out + (t0 + r) * q_width + (kv_head * group + g) * shape.head_dim;
-          std::fill(result, result + shape.head_dim, 0.0f);
+          std::fill(output(r, g), output(r, g) + shape.head_dim, 0.0f);
         }
       }
-      auto output = [&](size_t r, size_t g) { return out + (t0 + r) * q_width + (kv_head * group + g) * shape.head_dim; };
       if (cache.dtype() == DType::f32) {
         for (size_t j = 0; j + 4 <= most_keys; j += 4) {
           for (size_t r = 0; r < rows; ++r) {
