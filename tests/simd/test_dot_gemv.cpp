@@ -122,9 +122,12 @@ TEST_CASE("activation quantization: scales, sums and rounding", "[int8]") {
   REQUIRE(q.values()[5] == 0);
 }
 
-TEMPLATE_TEST_CASE("int8 dot on 128-bit vectors (SSE4.1, and WebAssembly SIMD128) matches the exact-integer reference", "[int8]", Q8_0, Q4_0) {
-  using W = TestType;
-  for (size_t cols : {32u, 64u, 96u, 896u, 4864u}) {  // odd block counts leave a single-block tail
+TEMPLATE_PRODUCT_TEST_CASE("int8 dot on 128-bit (SSE4.1, WebAssembly SIMD128) and 256-bit (AVX2) vectors matches the exact-integer reference",
+                           "[int8]", std::pair,
+                           ((Q8_0, xsimd::sse4_1), (Q4_0, xsimd::sse4_1), (Q8_0, xsimd::fma3<xsimd::avx2>), (Q4_0, xsimd::fma3<xsimd::avx2>))) {
+  using W = typename TestType::first_type;
+  using Arch = typename TestType::second_type;
+  for (size_t cols : {32u, 64u, 96u, 160u, 896u, 4864u}) {  // 1, 2, 3 and 5 blocks reach the loops' tails
     const auto w = test::random_matrix<W>(3, cols, static_cast<uint32_t>(cols) + 7);
     const auto x = test::random_floats(cols, static_cast<uint32_t>(cols) + 8, -4.0f, 4.0f);
     QuantizedActivations q;
@@ -132,7 +135,7 @@ TEMPLATE_TEST_CASE("int8 dot on 128-bit vectors (SSE4.1, and WebAssembly SIMD128
     for (size_t r = 0; r < 3; ++r) {
       const auto* row = w.data() + r * cols / 32;
       // block sums are exact integers in both; only the float additions are ordered differently
-      REQUIRE(dot_int8<W, xsimd::sse4_1>(row, q, 0) == Approx(dot_int8_reference<W>(row, q, 0)).margin(1e-4f * cols / 32).epsilon(1e-5));
+      REQUIRE(dot_int8<W, Arch>(row, q, 0) == Approx(dot_int8_reference<W>(row, q, 0)).margin(1e-4f * cols / 32).epsilon(1e-5));
     }
   }
 }
@@ -150,6 +153,41 @@ TEMPLATE_PRODUCT_TEST_CASE("dot_int8_weight_rows equals dot_int8 row by row, exa
   dot_int8_weight_rows<W, kInt8WeightRows, Arch>(w.data(), row_blocks, q, 0, out);
   for (size_t i = 0; i < kInt8WeightRows; ++i) REQUIRE(out[i] == dot_int8<W, Arch>(w.data() + i * row_blocks, q, 0));
 }
+
+#if defined(__AVX2__) && defined(__F16C__)
+using Avx2 = xsimd::fma3<xsimd::avx2>;
+
+TEST_CASE("int8 dot on AVX2: Q8_0 values of -128 against activations of ±127 do not saturate", "[int8]") {
+  std::vector<Q8_0::Block> row(4);
+  for (auto& block : row) {
+    block.d = fp32_to_fp16(1.0f);
+    for (auto& value : block.qs) value = -128;
+  }
+  for (const float sign : {1.0f, -1.0f}) {
+    const std::vector<float> x(128, sign);  // every value quantizes to ±127
+    QuantizedActivations q;
+    q.quantize(x.data(), 1, 128);
+    REQUIRE(q.values()[0] == static_cast<int8_t>(sign * 127));
+    // 128 products of −128·(±127), each block's sum exact in int32, scaled by 1/127
+    REQUIRE(dot_int8<Q8_0, Avx2>(row.data(), q, 0) == Approx(-sign * 128.0f * 128.0f).epsilon(1e-6));
+    REQUIRE(dot_int8<Q8_0, Avx2>(row.data(), q, 0) == Approx(dot_int8_reference<Q8_0>(row.data(), q, 0)).epsilon(1e-6));
+  }
+}
+
+TEMPLATE_TEST_CASE("dot_int8_rows on AVX2 equals dot_int8 for every activation row, exactly", "[int8]", Q8_0, Q4_0) {
+  using W = TestType;
+  const size_t cols = 224;  // 7 blocks: a step of four, then three single ones
+  const auto w = test::random_matrix<W>(1, cols, 31);
+  const auto x = test::random_floats(kGemvMaxRows * cols, 32, -4.0f, 4.0f);
+  QuantizedActivations q;
+  q.quantize(x.data(), kGemvMaxRows, cols);
+  float out[kGemvMaxRows];
+  dot_int8_rows<W, kGemvMaxRows, Avx2>(w.data(), q, 0, out);
+  for (size_t t = 0; t < kGemvMaxRows; ++t) REQUIRE(out[t] == dot_int8<W, Avx2>(w.data(), q, t));
+  dot_int8_rows<W, 3, Avx2>(w.data(), q, 5, out);
+  for (size_t t = 0; t < 3; ++t) REQUIRE(out[t] == dot_int8<W, Avx2>(w.data(), q, 5 + t));
+}
+#endif
 
 #if defined(__SSE4_1__)
 TEST_CASE("the 128-bit kernels' f16 scale conversion is exact for every f16 value", "[int8]") {

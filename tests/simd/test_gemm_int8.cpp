@@ -1,4 +1,4 @@
-// gemm_int8 (packed VNNI panels for Q8_0/Q4_0 × int8 activations) against its exact-integer reference.
+// gemm_int8 (packed VNNI panels, or AVX2 row groups, for Q8_0/Q4_0 × int8 activations) against its exact-integer reference.
 #include <catch2/catch.hpp>
 
 #include "apr/core/thread_pool.hpp"
@@ -22,26 +22,30 @@ struct Int8Case {
     q.quantize(values.data(), tokens, cols);
     return q;
   }
+  template <class Arch = DefaultArch>
   std::vector<float> run(size_t threads) const {
     ThreadPool pool(threads);
     std::vector<float> y(tokens * rows, -1.0f);
-    gemm_int8<W>(w.data(), x, y.data(), rows, pool);
+    gemm_int8<W, Arch>(w.data(), x, y.data(), rows, pool);
     return y;
   }
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("gemm_int8 matches gemm_int8_reference for ragged shapes", "[gemm][int8]", Q8_0, Q4_0) {
-  using W = TestType;
+TEMPLATE_PRODUCT_TEST_CASE("gemm_int8 matches gemm_int8_reference for ragged shapes", "[gemm][int8]", std::pair,
+                           ((Q8_0, DefaultArch), (Q4_0, DefaultArch), (Q8_0, xsimd::fma3<xsimd::avx2>), (Q4_0, xsimd::fma3<xsimd::avx2>))) {
+  using W = typename TestType::first_type;
+  using Arch = typename TestType::second_type;
   struct Shape {
     size_t rows, cols, tokens;
   };
-  // rows not a multiple of the 32-row panel, tokens not a multiple of the 6-token tile, odd block counts
+  // rows not a multiple of the 32-row panel (VNNI) or the 2-row group (AVX2), tokens not a multiple
+  // of the 6-token (VNNI) or 4-token (AVX2) tile, odd block counts
   for (const Shape s : {Shape{1, 32, 1}, Shape{15, 96, 2}, Shape{17, 288, 7}, Shape{33, 64, 13}, Shape{45, 864, 9},
                         Shape{100, 160, 25}, Shape{64, 896, 6}, Shape{7, 4864, 3}}) {
     const Int8Case<W> c{s.rows, s.cols, s.tokens};
-    const auto y = c.run(2);
+    const auto y = c.template run<Arch>(2);
     std::vector<float> reference(s.tokens * s.rows);
     gemm_int8_reference<W>(c.w.data(), c.x, reference.data(), s.rows);
     // block sums are exact integers in both; only the float scaling may round differently (fma

@@ -1,12 +1,15 @@
 /// @file dot_int8.hpp
 /// @brief Integer dot products of Q8_0 / Q4_0 weight rows with int8-quantized activations.
 ///
-/// Per block b: Σ w·x ≈ d_w(b)·d_x(b)·Σ q_w·q_x. The AVX-512 VNNI kernel handles two blocks
+/// Per block b: Σ w·x ≈ d_w(b)·d_x(b)·Σ q_w·q_x. The AVX2 kernel takes a block per 256-bit
+/// register with vpmaddubsw (unsigned × signed bytes: Q4_0's nibbles as stored, Q8_0 as |w|
+/// times x with w's sign). The AVX-512 VNNI kernel handles two blocks
 /// per 512-bit register with vpdpbusd (unsigned × signed bytes), so the signed weight values
 /// are offset to unsigned (Q4_0 nibbles as stored, Q8_0 via +128) and the offset times Σ q_x
 /// is subtracted once per row from a second accumulator.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -21,6 +24,10 @@ namespace apr::simd {
 /// Weight dtypes with an integer dot product against QuantizedActivations.
 template <class W>
 concept Int8DotWeight = std::is_same_v<W, Q8_0> || std::is_same_v<W, Q4_0>;
+
+/// True when Arch's int8 kernels are the 256-bit vpmaddubsw ones: AVX2, or AVX-512 in a build without VNNI.
+template <class Arch>
+inline constexpr bool uses_avx2_int8_v = (is_avx2_v<Arch> || is_avx512_v<Arch>) && !(kHasAvx512Vnni && is_avx512_v<Arch>);
 
 /// Signed integer value `j` (0..31) of a weight block.
 template <Int8DotWeight W>
@@ -91,6 +98,16 @@ inline __m128 row_scales(const typename W::Block* rows, size_t row_blocks, size_
   return f16_to_f32(_mm_setr_epi32(d(0), d(1), d(2), d(3)));
 }
 
+/// a·b + c, fused where the target has FMA: written out, so that no instantiation rounds
+/// differently from another by how the compiler chose to contract a multiply and an add.
+inline __m128 multiply_add(__m128 a, __m128 b, __m128 c) {
+#if defined(__FMA__)
+  return _mm_fmadd_ps(a, b, c);
+#else
+  return _mm_add_ps(_mm_mul_ps(a, b), c);
+#endif
+}
+
 /// Lane `i` of `v` in every lane.
 template <size_t i>
 inline __m128 broadcast_lane(__m128 v) {
@@ -113,9 +130,9 @@ inline void dot_int8_128(const typename W::Block* rows, size_t row_blocks, const
   __m128 offset = _mm_setzero_ps();  // per row, Σ scale·Σx over the blocks: Q4_0's nibbles are 8 above their values
   for (size_t b = 0; b < row_blocks; ++b) {
     const __m128 scales = _mm_mul_ps(row_scales<W, kRows>(rows, row_blocks, b), _mm_set1_ps(x_scales[b]));
-    if constexpr (std::is_same_v<W, Q4_0>) offset = _mm_add_ps(offset, _mm_mul_ps(scales, _mm_set1_ps(static_cast<float>(x_sums[b]))));
+    if constexpr (std::is_same_v<W, Q4_0>) offset = multiply_add(scales, _mm_set1_ps(static_cast<float>(x_sums[b])), offset);
     [&]<size_t... i>(std::index_sequence<i...>) {
-      ((acc[i] = _mm_add_ps(acc[i], _mm_mul_ps(_mm_cvtepi32_ps(block_sums<W>(rows[i * row_blocks + b], q + b * 32)), broadcast_lane<i>(scales)))), ...);
+      ((acc[i] = multiply_add(_mm_cvtepi32_ps(block_sums<W>(rows[i * row_blocks + b], q + b * 32)), broadcast_lane<i>(scales), acc[i])), ...);
     }(std::make_index_sequence<kRows>());
   }
   alignas(16) float offsets[4];
@@ -123,8 +140,116 @@ inline void dot_int8_128(const typename W::Block* rows, size_t row_blocks, const
   for (size_t i = 0; i < kRows; ++i) {
     alignas(16) float lanes[4];
     _mm_store_ps(lanes, acc[i]);
-    out[i] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) - 8.0f * offsets[i];
+    out[i] = std::fma(-8.0f, offsets[i], (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]));
   }
+}
+
+}  // namespace detail
+#endif
+
+#if defined(__AVX2__) && defined(__F16C__)
+namespace detail {
+
+/// One weight block's 32 values as signed bytes in element order (Q4_0's nibbles minus 8).
+template <Int8DotWeight W>
+inline __m256i signed_block(const typename W::Block& block) {
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+    return _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8));
+  } else {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
+  }
+}
+
+/// Σ w·x over each group of four values (lane l: values 4l..4l+3), exact. vpmaddubsw multiplies
+/// unsigned by signed bytes, so |w| meets x with w's sign; the int16 pair sums cannot saturate,
+/// as |w| ≤ 128 and |x| ≤ 127 (QuantizedActivations).
+inline __m256i group_sums(__m256i weights, __m256i weight_magnitudes, __m256i activations) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(weight_magnitudes, _mm256_sign_epi8(activations, weights)), _mm256_set1_epi16(1));
+}
+
+/// One weight block as dot_int8_avx2 multiplies it: Q4_0's nibbles unsigned as stored (0..15),
+/// Q8_0's values signed.
+template <Int8DotWeight W>
+inline __m256i weight_bytes(const typename W::Block& block) {
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+  } else {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
+  }
+}
+
+/// Σ w·x of a weight_bytes block and 32 activations per group of four values, exact: Q4_0's
+/// unsigned nibbles go straight into vpmaddubsw and `q4_offsets` (x.lane_offsets<8>) takes the
+/// 8·Σx back out; Q8_0 goes through group_sums.
+template <Int8DotWeight W>
+inline __m256i block_group_sums(__m256i weights, const int8_t* activations, const int32_t* q4_offsets) {
+  const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(activations));
+  if constexpr (std::is_same_v<W, Q4_0>) {
+    const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(weights, x), _mm256_set1_epi16(1));
+    return _mm256_add_epi32(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(q4_offsets)));
+  } else {
+    return group_sums(weights, _mm256_sign_epi8(weights, weights), x);
+  }
+}
+
+/// The f16 scales of four consecutive weight blocks as floats in lanes 0..3 (one conversion).
+template <Int8DotWeight W>
+inline __m128 quad_weight_scales(const typename W::Block* blocks) {
+  const uint64_t bits = static_cast<uint64_t>(blocks[0].d) | (static_cast<uint64_t>(blocks[1].d) << 16) |
+                        (static_cast<uint64_t>(blocks[2].d) << 32) | (static_cast<uint64_t>(blocks[3].d) << 48);
+  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
+}
+
+/// Prefetches the weight bytes of the four blocks kInt8PrefetchBytes past `blocks`.
+template <Int8DotWeight W>
+inline void prefetch_quad(const typename W::Block* blocks) {
+  const char* ahead = reinterpret_cast<const char*>(blocks) + kInt8PrefetchBytes;
+  for (size_t line = 0; line < 4 * sizeof(typename W::Block); line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+}
+
+/// Sum of the 8 lanes of `v`.
+inline float reduce_add(__m256 v) {
+  const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+  return _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));
+}
+
+/// out[i] = Σ row·x[x_row0 + i] for i < kRows on 256-bit vectors: each weight block is unpacked
+/// once for all kRows activation rows, four blocks' scales are converted and multiplied at once,
+/// and the even and the odd blocks go to two accumulators per row, the same order for every
+/// kRows, so any out[i] equals the kRows = 1 result exactly.
+template <Int8DotWeight W, size_t kRows>
+inline void dot_int8_avx2(const typename W::Block* row, const QuantizedActivations& x, size_t x_row0, float* out) {
+  const size_t blocks = x.n() / 32;
+  __m256 acc[kRows][2];
+  for (size_t i = 0; i < kRows; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  // Adds block b's sums times scale(i) (the product of the two scales, in every lane) to row i's chain.
+  auto step = [&](size_t b, size_t chain, auto scale) {
+    const __m256i weights = weight_bytes<W>(row[b]);
+    for (size_t i = 0; i < kRows; ++i) {
+      const size_t r = x_row0 + i;
+      const __m256i sums = block_group_sums<W>(weights, x.values(r) + b * 32, x.lane_offsets<8>(r) + b * 8);
+      acc[i][chain] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale(i), acc[i][chain]);
+    }
+  };
+  size_t b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    prefetch_quad<W>(row + b);
+    const __m128 weight_scales = quad_weight_scales<W>(row + b);
+    __m128 scales[kRows];
+    for (size_t i = 0; i < kRows; ++i) scales[i] = _mm_mul_ps(weight_scales, _mm_loadu_ps(x.scales(x_row0 + i) + b));
+    [&]<int... j>(std::integer_sequence<int, j...>) {
+      (step(b + j, j % 2, [&](size_t i) { return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scales[i]), _mm256_set1_epi32(j)); }), ...);
+    }(std::make_integer_sequence<int, 4>());
+  }
+  for (; b < blocks; ++b) {
+    const float weight_scale = fp16_to_fp32(row[b].d);
+    step(b, b % 2, [&](size_t i) { return _mm256_set1_ps(weight_scale * x.scales(x_row0 + i)[b]); });
+  }
+  for (size_t i = 0; i < kRows; ++i) out[i] = reduce_add(_mm256_add_ps(acc[i][0], acc[i][1]));
 }
 
 }  // namespace detail
@@ -159,14 +284,6 @@ inline __m512 pair_weight_scales(const typename W::Block* blocks) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(two));
 }
 
-/// The f16 scales of four consecutive weight blocks as floats in lanes 0..3 (one conversion for two pairs).
-template <Int8DotWeight W>
-inline __m128 quad_weight_scales(const typename W::Block* blocks) {
-  const uint64_t bits = static_cast<uint64_t>(blocks[0].d) | (static_cast<uint64_t>(blocks[1].d) << 16) |
-                        (static_cast<uint64_t>(blocks[2].d) << 32) | (static_cast<uint64_t>(blocks[3].d) << 48);
-  return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
-}
-
 /// Lanes kFirst and kFirst + 1 of `four` as a pair's 16 float lanes (8 copies each).
 template <int kFirst>
 inline __m512 spread_pair(__m128 four) {
@@ -187,13 +304,6 @@ inline __m512 accumulate_pair(__m512 acc, const typename W::Block* blocks, __m51
                               const float* pair_scales) {
   const __m512i sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(lane_offsets), unsigned_pair<W>(blocks), _mm512_loadu_si512(q));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(weight_scales, _mm512_loadu_ps(pair_scales)), acc);
-}
-
-/// Prefetches the weight bytes of the four blocks kInt8PrefetchBytes past `blocks`.
-template <Int8DotWeight W>
-inline void prefetch_quad(const typename W::Block* blocks) {
-  const char* ahead = reinterpret_cast<const char*>(blocks) + kInt8PrefetchBytes;
-  for (size_t line = 0; line < 4 * sizeof(typename W::Block); line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
 }
 
 /// Σ over blocks [b, blocks) of `row` in the scalar order: the tail after the pairs.
@@ -236,8 +346,15 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + detail::dot_int8_tail<W>(row, b, blocks, x, x_row);
   }
 #endif
+#if defined(__AVX2__) && defined(__F16C__)
+  if constexpr (uses_avx2_int8_v<Arch>) {
+    float out;
+    detail::dot_int8_avx2<W, 1>(row, x, x_row, &out);
+    return out;
+  }
+#endif
 #if defined(__SSE4_1__)
-  if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX2, and WebAssembly SIMD128
+  if constexpr (!std::is_same_v<Arch, Scalar>) {  // 128-bit: SSE4.1 up to AVX, and WebAssembly SIMD128
     float out;
     detail::dot_int8_128<W, 1>(row, x.n() / 32, x, x_row, &out);
     return out;
@@ -250,16 +367,12 @@ float dot_int8(const typename W::Block* row, const QuantizedActivations& x, size
 inline constexpr size_t kInt8WeightRows = 4;
 
 /// out[i] = dot_int8(rows + i·row_blocks, x, x_row) for i < kRows, exactly; the 128-bit kernel
-/// reads the rows side by side (several weight streams in flight), the others one after another.
+/// reads the rows side by side (several weight streams in flight), the others one after another
+/// (they prefetch).
 template <Int8DotWeight W, size_t kRows, class Arch = DefaultArch>
 void dot_int8_weight_rows(const typename W::Block* rows, size_t row_blocks, const QuantizedActivations& x, size_t x_row, float* out) {
 #if defined(__SSE4_1__)
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-  constexpr bool kVnni = is_avx512_v<Arch>;
-#else
-  constexpr bool kVnni = false;
-#endif
-  if constexpr (!std::is_same_v<Arch, Scalar> && !kVnni) {
+  if constexpr (!std::is_same_v<Arch, Scalar> && !uses_avx2_int8_v<Arch> && !(kHasAvx512Vnni && is_avx512_v<Arch>)) {
     detail::dot_int8_128<W, kRows>(rows, row_blocks, x, x_row, out);
     return;
   }
@@ -304,6 +417,12 @@ void dot_int8_rows(const typename W::Block* row, const QuantizedActivations& x, 
       }
       out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + detail::dot_int8_tail<W>(row, pair_left ? b + 2 : b, blocks, x, r);
     }
+    return;
+  }
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
+  if constexpr (uses_avx2_int8_v<Arch>) {
+    detail::dot_int8_avx2<W, kRows>(row, x, x_row0, out);
     return;
   }
 #endif

@@ -1,7 +1,9 @@
 /// @file gemm_int8.hpp
 /// @brief Prefill matrix × matrix for Q8_0 / Q4_0 weights against int8-quantized activations.
 ///
-/// Y[t][r] = Σ_b d_w(r,b)·d_x(t,b)·Σ_j q_w(r,b,j)·q_x(t,b,j). The AVX-512 VNNI kernel packs a panel
+/// Y[t][r] = Σ_b d_w(r,b)·d_x(t,b)·Σ_j q_w(r,b,j)·q_x(t,b,j). The AVX2 kernel unpacks a few
+/// weight rows to signed bytes and multiplies them with a tile of tokens by vpmaddubsw (as
+/// dot_int8 does on AVX2). The AVX-512 VNNI kernel packs a panel
 /// of kPanel weight rows into vpdpbusd's layout, per block b and step s (4 values):
 ///
 ///     packed[b][s][row][i] = q_w(row, b, 4s+i) + offset   (unsigned bytes, kPanel × 4 per step)
@@ -36,6 +38,82 @@ void gemm_int8_reference(const typename W::Block* w, const QuantizedActivations&
     for (size_t r = 0; r < rows; ++r) y[t * rows + r] = dot_int8_reference<W>(w + r * row_blocks, x, t);
   }
 }
+
+#if defined(__AVX2__) && defined(__F16C__)
+namespace detail {
+
+/// Register tile of the AVX2 int8 gemm: kTokens token rows × kRows weight rows, one 8-lane
+/// accumulator each, with the rows' unpacked blocks and their magnitudes in registers.
+struct Avx2Int8Tile {
+  static constexpr size_t kRows = 2;    ///< weight rows per tile
+  static constexpr size_t kTokens = 4;  ///< token rows per tile
+};
+
+/// Weight rows [row0, row0 + kRows) unpacked once for every token tile: `values` [kRows][blocks·32]
+/// signed bytes (Q4_0's nibbles minus 8), `scales` [kRows][blocks] floats; rows past `rows` are zero.
+template <Int8DotWeight W>
+void unpack_int8_rows(const typename W::Block* w, size_t rows, size_t blocks, size_t row0, int8_t* values, float* scales) {
+  for (size_t i = 0; i < Avx2Int8Tile::kRows; ++i) {
+    for (size_t b = 0; b < blocks; ++b) {
+      auto* out = reinterpret_cast<__m256i*>(values + (i * blocks + b) * 32);
+      if (row0 + i < rows) {
+        const typename W::Block& block = w[(row0 + i) * blocks + b];
+        _mm256_store_si256(out, signed_block<W>(block));
+        scales[i * blocks + b] = fp16_to_fp32(block.d);
+      } else {
+        _mm256_store_si256(out, _mm256_setzero_si256());
+        scales[i * blocks + b] = 0.0f;
+      }
+    }
+  }
+}
+
+/// Y[token0 + t][i] for t < kTokens and the first `valid` of the tile's unpacked rows; every
+/// output is one accumulator over the blocks in order, whatever the tile, so results do not
+/// depend on the thread count.
+template <size_t kTokens>
+void int8_avx2_micro_kernel(const int8_t* values, const float* scales, size_t blocks, const QuantizedActivations& x, size_t token0,
+                            float* y, size_t y_stride, size_t valid) {
+  constexpr size_t kRows = Avx2Int8Tile::kRows;
+  __m256 acc[kTokens][kRows];
+  for (size_t t = 0; t < kTokens; ++t) {
+    for (size_t i = 0; i < kRows; ++i) acc[t][i] = _mm256_setzero_ps();
+  }
+  for (size_t b = 0; b < blocks; ++b) {
+    __m256i weights[kRows], magnitudes[kRows];
+    __m256 weight_scales[kRows];
+    for (size_t i = 0; i < kRows; ++i) {
+      weights[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(values + (i * blocks + b) * 32));
+      magnitudes[i] = _mm256_sign_epi8(weights[i], weights[i]);
+      weight_scales[i] = _mm256_broadcast_ss(scales + i * blocks + b);
+    }
+#pragma GCC unroll 8
+    for (size_t t = 0; t < kTokens; ++t) {
+      const __m256i activations = _mm256_load_si256(reinterpret_cast<const __m256i*>(x.values(token0 + t) + b * 32));
+      const __m256 x_scale = _mm256_broadcast_ss(x.scales(token0 + t) + b);
+      for (size_t i = 0; i < kRows; ++i) {
+        const __m256i sums = group_sums(weights[i], magnitudes[i], activations);
+        acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(weight_scales[i], x_scale), acc[t][i]);
+      }
+    }
+  }
+  for (size_t t = 0; t < kTokens; ++t) {
+    for (size_t i = 0; i < valid; ++i) y[t * y_stride + i] = reduce_add(acc[t][i]);
+  }
+}
+
+/// Runs the AVX2 micro-kernel for `tokens` (≤ kTokens) rows by picking the instantiation of that size.
+template <size_t kTokens = Avx2Int8Tile::kTokens>
+void int8_avx2_micro_kernel_n(size_t tokens, const int8_t* values, const float* scales, size_t blocks, const QuantizedActivations& x,
+                              size_t token0, float* y, size_t y_stride, size_t valid) {
+  if constexpr (kTokens > 1) {
+    if (tokens < kTokens) return int8_avx2_micro_kernel_n<kTokens - 1>(tokens, values, scales, blocks, x, token0, y, y_stride, valid);
+  }
+  int8_avx2_micro_kernel<kTokens>(values, scales, blocks, x, token0, y, y_stride, valid);
+}
+
+}  // namespace detail
+#endif
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 namespace detail {
@@ -218,6 +296,28 @@ void gemm_int8(const typename W::Block* w, const QuantizedActivations& x, float*
         }
       }
     });
+    return;
+  }
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
+  if constexpr (uses_avx2_int8_v<Arch>) {
+    using Tile = detail::Avx2Int8Tile;
+    const size_t groups = (rows + Tile::kRows - 1) / Tile::kRows;
+    pool.parallel_for(
+        groups,
+        [&](size_t first_group, size_t end_group) {
+          AlignedArray<int8_t> values(Tile::kRows * blocks * 32);
+          AlignedArray<float> scales(Tile::kRows * blocks);
+          for (size_t g = first_group; g < end_group; ++g) {
+            const size_t row0 = g * Tile::kRows;
+            detail::unpack_int8_rows<W>(w, rows, blocks, row0, values.data(), scales.data());
+            for (size_t t = 0; t < tokens; t += Tile::kTokens) {
+              detail::int8_avx2_micro_kernel_n(std::min(Tile::kTokens, tokens - t), values.data(), scales.data(), blocks, x, t,
+                                               y + t * rows + row0, rows, std::min(Tile::kRows, rows - row0));
+            }
+          }
+        },
+        kGemvGrain / Tile::kRows);
     return;
   }
 #endif
