@@ -46,7 +46,7 @@ namespace detail {
 /// accumulator each, with the rows' unpacked blocks and their magnitudes in registers.
 struct Avx2Int8Tile {
   static constexpr size_t kRows = 2;    ///< weight rows per tile
-  static constexpr size_t kTokens = 4;  ///< token rows per tile
+  static constexpr size_t kTokens = 3;  ///< token rows per tile (4 and more spill on AVX2's 16 registers)
 };
 
 /// Weight rows [row0, row0 + kRows) unpacked once for every token tile: `values` [kRows][blocks·32]
@@ -75,6 +75,12 @@ template <size_t kTokens>
 void int8_avx2_micro_kernel(const int8_t* values, const float* scales, size_t blocks, const QuantizedActivations& x, size_t token0,
                             float* y, size_t y_stride, size_t valid) {
   constexpr size_t kRows = Avx2Int8Tile::kRows;
+  const int8_t* x_values[kTokens];
+  const float* x_scales[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) {
+    x_values[t] = x.values(token0 + t);
+    x_scales[t] = x.scales(token0 + t);
+  }
   __m256 acc[kTokens][kRows];
   for (size_t t = 0; t < kTokens; ++t) {
     for (size_t i = 0; i < kRows; ++i) acc[t][i] = _mm256_setzero_ps();
@@ -89,8 +95,8 @@ void int8_avx2_micro_kernel(const int8_t* values, const float* scales, size_t bl
     }
 #pragma GCC unroll 8
     for (size_t t = 0; t < kTokens; ++t) {
-      const __m256i activations = _mm256_load_si256(reinterpret_cast<const __m256i*>(x.values(token0 + t) + b * 32));
-      const __m256 x_scale = _mm256_broadcast_ss(x.scales(token0 + t) + b);
+      const __m256i activations = _mm256_load_si256(reinterpret_cast<const __m256i*>(x_values[t] + b * 32));
+      const __m256 x_scale = _mm256_broadcast_ss(x_scales[t] + b);
       for (size_t i = 0; i < kRows; ++i) {
         const __m256i sums = group_sums(weights[i], magnitudes[i], activations);
         acc[t][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(weight_scales[i], x_scale), acc[t][i]);
@@ -98,7 +104,9 @@ void int8_avx2_micro_kernel(const int8_t* values, const float* scales, size_t bl
     }
   }
   for (size_t t = 0; t < kTokens; ++t) {
-    for (size_t i = 0; i < valid; ++i) y[t * y_stride + i] = reduce_add(acc[t][i]);
+    for (size_t i = 0; i < kRows; ++i) {
+      if (i < valid) y[t * y_stride + i] = reduce_add(acc[t][i]);
+    }
   }
 }
 
