@@ -22,15 +22,9 @@
 using namespace apr;
 using namespace apr::format;
 
-namespace {
+using apr::test::read_bytes;
 
-std::vector<std::byte> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
-  return bytes;
-}
+namespace {
 
 /// Rewrites `file` with apr's writer: same metadata text, same dtype codes, same tensor bytes.
 Result<void> rewrite(const AprFile& file, const std::string& path) {

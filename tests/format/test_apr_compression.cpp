@@ -17,6 +17,8 @@
 using namespace apr;
 using namespace apr::format;
 
+using apr::test::read_bytes;
+
 namespace {
 
 /// Every dtype APR has a code for.
@@ -61,14 +63,6 @@ Model every_dtype() {
   model.add("u.random", DType::f32, Shape{1024}, pattern(4096, 99, false));
   model.add("v.empty", DType::f32, Shape{0}, {});
   return model;
-}
-
-std::vector<std::byte> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
-  return bytes;
 }
 
 /// The error opening `bytes` as a file gives (structure and decoding), or "(opened)".

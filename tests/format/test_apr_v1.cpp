@@ -16,17 +16,14 @@
 #include "apr/format/crc32.hpp"
 #include "test_support.hpp"
 
+namespace test_apr_v1 {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 using namespace apr::format;
 
-namespace {
+using apr::test::read_bytes;
 
-std::vector<std::byte> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
-  const auto* p = reinterpret_cast<const std::byte*>(text.data());
-  return {p, p + text.size()};
-}
+namespace {
 
 template <class T>
 void put(std::vector<std::byte>& out, T value) {
@@ -252,3 +249,5 @@ TEST_CASE("v1 corruption table: each defect has its own error", "[apr_v1]") {
   // a signed flag on an unsigned file: the sizes no longer add up
   CHECK(error_of(patched(21, std::byte{apr_v1::kSigned})).find(", signed) make a 3344-byte file") != std::string::npos);
 }
+
+}  // namespace test_apr_v1

@@ -23,6 +23,8 @@
 
 using namespace apr;
 
+using apr::test::read_bytes;
+
 namespace {
 
 std::string formats(const std::string& name) { return test::fixture("qwen2/formats/" + name); }
@@ -31,14 +33,6 @@ std::unique_ptr<format::GgufFile> open_gguf(const std::string& path) {
   auto file = format::GgufFile::open(path);
   REQUIRE(file);
   return std::move(file).value();
-}
-
-std::vector<std::byte> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(text.size());
-  std::memcpy(bytes.data(), text.data(), text.size());
-  return bytes;
 }
 
 }  // namespace

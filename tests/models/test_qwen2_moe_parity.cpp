@@ -20,6 +20,8 @@
 #include "apr/runtime/generator.hpp"
 #include "test_support.hpp"
 
+namespace test_qwen2_moe_parity {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -237,3 +239,5 @@ TEST_CASE("qwen2moe-micro through GGUF (llama.cpp qwen2moe names, stacked expert
   REQUIRE_FALSE(refused);
   CHECK_THAT(refused.error().message, Catch::Contains("norm_topk_prob"));
 }
+
+}  // namespace test_qwen2_moe_parity

@@ -18,6 +18,8 @@
 #include "apr/runtime/generator.hpp"
 #include "test_support.hpp"
 
+namespace test_qwen2_parity {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 using namespace apr::models;
 
@@ -191,3 +193,5 @@ TEST_CASE("qwen2-v512 quantized to Q8_0 and Q4_0: KL and top-1 agreement against
   check(Q8_0{}, 0.01, 0.85, 0.005, 0.85);
   check(Q4_0{}, 0.5, 0.3, 0.03, 0.75);
 }
+
+}  // namespace test_qwen2_parity

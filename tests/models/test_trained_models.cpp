@@ -24,6 +24,8 @@
 #include "apr/runtime/whisper_transcribe.hpp"
 #include "test_support.hpp"
 
+namespace test_trained_models {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -230,3 +232,5 @@ TEST_CASE("speech-commands: 8 s windows stream as batch transcribes them", "[tra
     CHECK(streamed->segments[i].seek == batch->segments[i].seek);
   }
 }
+
+}  // namespace test_trained_models

@@ -17,6 +17,8 @@
 #include "apr/models/voxtral_stream.hpp"
 #include "test_support.hpp"
 
+namespace test_voxtral_parity {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -190,3 +192,5 @@ TEST_CASE("load_voxtral opens Mistral's folder and an APR file with the params i
   const auto ids = transcribe(**quantized);
   CHECK((ids.size() == expected["a_hello"]["generated_ids"].size() || (!ids.empty() && ids.back() == 2)));
 }
+
+}  // namespace test_voxtral_parity

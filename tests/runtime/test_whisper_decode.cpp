@@ -15,6 +15,8 @@
 #include "apr/text/load_tokenizer.hpp"
 #include "test_support.hpp"
 
+namespace test_whisper_decode {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -147,3 +149,5 @@ TEST_CASE("whisper detects the language when none is given and samples determini
   CHECK(first->tokens == second->tokens);
   CHECK(first->temperature == 0.7f);
 }
+
+}  // namespace test_whisper_decode

@@ -10,6 +10,8 @@
 #include "apr/text/load_tokenizer.hpp"
 #include "test_support.hpp"
 
+namespace test_whisper_stream {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -113,3 +115,5 @@ TEST_CASE("a short stream and bad streams", "[whisper][stream]") {
   options.clip_timestamps = {1.0, 2.0};
   CHECK_FALSE(runtime::WhisperStream::create(*f.decoder, *f.front_end, options, ThreadPool::global()));
 }
+
+}  // namespace test_whisper_stream

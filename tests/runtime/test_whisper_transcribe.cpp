@@ -18,6 +18,8 @@
 #include "apr/text/load_tokenizer.hpp"
 #include "test_support.hpp"
 
+namespace test_whisper_transcribe {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 
 namespace {
@@ -190,3 +192,5 @@ TEST_CASE("long audio (36 s) transcribes window by window as whisper does", "[wh
     }
   }
 }
+
+}  // namespace test_whisper_transcribe

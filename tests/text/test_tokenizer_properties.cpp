@@ -8,6 +8,8 @@
 #include "apr/text/load_tokenizer.hpp"
 #include "test_support.hpp"
 
+namespace test_tokenizer_properties {  // own namespace: this file compiles in one unity source with its area's others
+
 using namespace apr;
 using namespace apr::text;
 
@@ -83,3 +85,5 @@ TEST_CASE("malformed tokenizer files are refused with the field named", "[tokeni
   REQUIRE(Tokenizer::from_tiktoken("QQ== x\n", {}, kGpt2Pattern, "r.tiktoken").error().message == "r.tiktoken:1: invalid rank 'x'");
   REQUIRE_FALSE(load_tokenizer(test::temp_path("no-such-tokenizer.json")));
 }
+
+}  // namespace test_tokenizer_properties
