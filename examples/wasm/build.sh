@@ -4,11 +4,18 @@
 #   simd     SIMD128 (xsimd's sse4_1 kernels through emscripten's SSE headers), one thread
 #   simd-mt  the same with pthreads (the page uses it when it is cross-origin isolated)
 #   scalar   no SIMD at all: the reference the SIMD build is measured against
-# Usage: examples/wasm/build.sh [OUT]   (default build-wasm/; a variant is rebuilt only when stale)
+# Usage: examples/wasm/build.sh [OUT [VARIANT...]]   (default build-wasm/, every variant and the page;
+#        with VARIANTs, only those builds, as the CMake build runs them side by side; a variant is
+#        rebuilt only when stale)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mkdir -p "${1:-$root/build-wasm}" && cd "${1:-$root/build-wasm}" && pwd)
+shift $(($# > 0 ? 1 : 0))
+only=("$@")
+for name in "${only[@]}"; do
+  case $name in simd | simd-mt | scalar) ;; *) echo "wasm: unknown variant '$name' (expected simd, simd-mt or scalar)" >&2; exit 2 ;; esac
+done
 here=$root/examples/wasm
 command -v emcc >/dev/null || { echo "wasm: emcc not found (apt-get install emscripten, or scripts/install-deps.sh)" >&2; exit 1; }
 # Debian's emscripten runs its JavaScript tools with the system node, which may not search
@@ -47,11 +54,20 @@ build() {
   echo "wasm: $name in $((SECONDS - start)) s: $(du -k "$dir/apr.wasm" | cut -f1) KiB" >&2
 }
 
+# True when variant $1 is to be built: every variant without VARIANT arguments, else the named ones.
+wanted() {
+  [ ${#only[@]} -eq 0 ] && return 0
+  local name
+  for name in "${only[@]}"; do [ "$name" = "$1" ] && return 0; done
+  return 1
+}
+
 extra_link=()
-build simd -msimd128 -msse4.1
-build scalar
+wanted simd && build simd -msimd128 -msse4.1
+wanted scalar && build scalar
 extra_link=(-sPTHREAD_POOL_SIZE='Math.min(navigator.hardwareConcurrency||2,8)')
-build simd-mt -msimd128 -msse4.1 -pthread
+wanted simd-mt && build simd-mt -msimd128 -msse4.1 -pthread
+[ ${#only[@]} -eq 0 ] || exit 0
 
 # The page: its files, the three builds and the bundled chat model, linked into one folder.
 site=$out/site
