@@ -1,4 +1,4 @@
-// Helpers shared by the tests: fixture paths, temp files, random data.
+// Helpers shared by the tests: fixture paths, temp files, file bytes, random data.
 #pragma once
 
 #include <cstddef>
