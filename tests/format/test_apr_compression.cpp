@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
